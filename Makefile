@@ -1,0 +1,36 @@
+# The README's two commands are `make demo` and `make test`; everything else serves them.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: demo test lint typecheck bench install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU torch first: a looser requirement would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet numpy -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/qinet-lsp generate "Ngai nĩ" --seed 1 --max-new-bytes 160
+	$(BIN)/qinet-lsp generate "It was a dark and stormy night" --seed 1 --max-new-bytes 160 --stop-at sentence
+
+test: install lint typecheck
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check server tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/decode_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,138 @@
+"""`qinet-lsp` command line: generate, train, info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .defaults import default_checkpoint_path
+from .generation import GenerationConfig, start
+from .model import ModelConfig, count_parameters
+from .sampling import SamplingConfig
+from .stopping import StopAt, StopRules
+
+log = logging.getLogger("qinet_lsp")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qinet-lsp", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = p.add_subparsers(dest="command")
+
+    g = sub.add_parser("generate", help="print a sampled continuation of PROMPT")
+    g.add_argument("prompt")
+    g.add_argument("--checkpoint", default=None, help="model file (default: the shipped model)")
+    g.add_argument("--max-new-bytes", type=int, default=200)
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--stop-at", choices=[s.value for s in StopAt], default="none")
+    g.add_argument("--stop", action="append", default=[], metavar="STR",
+                   help="stop before this string (repeatable)")
+    g.add_argument("--context-bytes", type=int, default=None,
+                   help="use at most this many bytes of the prompt (default: the model window)")
+
+    t = sub.add_parser("train", help="train a model on text files (see README)")
+    t.add_argument("--lang", action="append", default=[], metavar="LABEL=PATH",
+                   help="training text with a language label (file or folder; repeatable)")
+    t.add_argument("--text", action="append", default=[], metavar="PATH",
+                   help="training text without a language label (repeatable)")
+    t.add_argument("--valid", action="append", default=[], metavar="[LABEL=]PATH")
+    t.add_argument("--out", required=True)
+    t.add_argument("--init", default=None, help="fine-tune this checkpoint")
+    t.add_argument("--d-model", type=int, default=128)
+    t.add_argument("--max-len", type=int, default=512)
+    t.add_argument("--dilations", default="1,2,4,8,16,32,64,128")
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eval-every", type=int, default=250)
+    t.add_argument("--max-minutes", type=float, default=0.0)
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+
+    i = sub.add_parser("info", help="describe a checkpoint")
+    i.add_argument("checkpoint", nargs="?", default=None)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "generate":
+            return _generate(args)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "info":
+            return _info(args)
+    except CheckpointError as exc:
+        log.error("%s", exc)
+        return 2
+    except ValueError as exc:
+        log.error("invalid argument: %s", exc)
+        return 2
+    _parser().print_help(sys.stderr)
+    return 2
+
+
+def _generate(args: argparse.Namespace) -> int:
+    loaded = load_checkpoint(args.checkpoint or default_checkpoint_path())
+    cfg = GenerationConfig(
+        max_new_bytes=args.max_new_bytes, seed=args.seed,
+        sampling=SamplingConfig(args.temperature, args.top_k, args.top_p),
+        stop=StopRules(StopAt(args.stop_at), tuple(args.stop)))
+    out = sys.stdout
+    for piece in start(loaded.model, args.prompt, cfg, args.context_bytes):
+        out.write(piece)
+        out.flush()
+    out.write("\n")
+    return 0
+
+
+def _labelled(spec: str) -> tuple[str, str | None]:
+    label, sep, path = spec.partition("=")
+    return (path, label) if sep and not Path(spec).exists() else (spec, None)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .training import TrainConfig, load_sources, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    specs = [_labelled(s) for s in args.lang] + [(p, None) for p in args.text]
+    sources = load_sources(specs)
+    valid = load_sources([_labelled(s) for s in args.valid]) if args.valid else None
+    model_cfg = ModelConfig(d_model=args.d_model, max_len=args.max_len,
+                            dilations=tuple(int(x) for x in args.dilations.split(",")))
+    cfg = TrainConfig(seq_len=args.max_len, batch_size=args.batch_size, steps=args.steps,
+                      lr=args.lr, seed=args.seed, eval_every=args.eval_every,
+                      max_minutes=args.max_minutes)
+    result = train(sources, args.out, model_cfg, cfg, valid, args.init,
+                   on_progress=lambda r: log.info("%s", json.dumps(r)))
+    log.info("wrote %s after %d steps (%d parameters)", args.out, result["steps"],
+             result["parameters"])
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    loaded = load_checkpoint(args.checkpoint or default_checkpoint_path())
+    meta = {k: v for k, v in loaded.metadata.items() if k != "history"}
+    info = {"path": loaded.path, "kind": loaded.kind, "config": loaded.model.config.__dict__,
+            "parameters": count_parameters(loaded.model), "languages": loaded.languages,
+            "metadata": meta}
+    sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

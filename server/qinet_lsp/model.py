@@ -1,0 +1,354 @@
+"""QINetMNLP: a byte-level language model with language-ID and word-boundary heads.
+
+Two semantics share one set of parameters (and the original release's parameter names):
+
+* ``causal`` (default): every output at position t depends only on tokens <= t.
+  Squeeze-excitation gates come from the running mean over positions <= t, the conv
+  normalisation is per position (over channels), QIM1D is normalised once over the fixed
+  ``max_len`` grid, and the language head pools the final features with a running mean.
+  This makes ``step()`` possible: one byte at O(1) cost from a small ``DecodeState``.
+* ``legacy``: the original whole-sequence statistics (SE mean and GroupNorm over the
+  whole sequence, QIM1D normalised over the current length, language head on ``[CLS]``).
+  Used only to run checkpoints written by the original code; it needs a full recompute.
+
+Positions at or past ``max_len`` (causal only) reuse the modulation of position
+``max_len - 1``; generation keeps its window below ``max_len`` anyway (see decoding.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+N_BYTES = 256
+CLS_ID = 256  # the [CLS] token, prepended at position 0
+VOCAB_SIZE = 257
+SEMANTICS = ("causal", "legacy")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    d_model: int = 64
+    max_len: int = 256  # L_max: the QIM1D grid and the longest trained window
+    dilations: tuple[int, ...] = (1, 2, 4, 8)
+    kernel_size: int = 3
+    n_langs: int = 3
+    se_reduction: int = 8
+    boundary_head: bool = True
+    semantics: str = "causal"
+
+    def __post_init__(self) -> None:
+        if self.semantics not in SEMANTICS:
+            raise ValueError(f"semantics must be one of {SEMANTICS}, not {self.semantics!r}")
+        if self.d_model < 1 or self.max_len < 2 or self.kernel_size < 1 or self.n_langs < 1:
+            raise ValueError(f"invalid model size in {self}")
+        if not self.dilations or min(self.dilations) < 1:
+            raise ValueError(f"dilations must be positive, got {self.dilations}")
+
+    @property
+    def receptive_field(self) -> int:
+        """How many positions the conv stack sees (SE and the language head see all)."""
+        return 1 + (self.kernel_size - 1) * sum(self.dilations)
+
+
+class QIM1D(nn.Module):
+    """Position modulation in [0.5, 1.5]: a damped oscillation times an interference term."""
+
+    theta_grid: Tensor  # (max_len, 1)
+    tau_grid: Tensor  # (1, max_len)
+
+    def __init__(self, max_len: int) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(1.0))
+        self.alpha = nn.Parameter(torch.tensor(0.5))
+        self.k = nn.Parameter(torch.tensor(4.0))
+        self.m = nn.Parameter(torch.tensor(3.0))
+        self.delta = nn.Parameter(torch.linspace(0.1, 0.6, 6))
+        self.E = nn.Parameter(torch.linspace(0.05, 0.30, 6))
+        self.u_alpha_re = nn.Parameter(torch.randn(6) * 0.3)
+        self.u_alpha_im = nn.Parameter(torch.randn(6) * 0.3)
+        self.u_beta_re = nn.Parameter(torch.randn(6) * 0.3)
+        self.u_beta_im = nn.Parameter(torch.randn(6) * 0.3)
+        grid = torch.linspace(0.0, 1.0, max_len)
+        self.register_buffer("theta_grid", grid.view(max_len, 1))
+        self.register_buffer("tau_grid", grid.view(1, max_len))
+
+    def curve(self, length: int) -> Tensor:
+        """The raw curve r(t) for t < length (only the diagonal theta = tau is ever used)."""
+        theta = self.theta_grid[:length, 0]  # (L,)
+        tau = self.tau_grid[0, :length]  # (L,)
+        base = self.a * torch.exp(-self.alpha * theta) * torch.sin(self.k * theta) * torch.cos(
+            self.m * theta)
+        ua = torch.complex(self.u_alpha_re, self.u_alpha_im)
+        ub = torch.complex(self.u_beta_re, self.u_beta_im)
+        ua = ua / (ua.abs().pow(2).sum().sqrt() + 1e-8)
+        ub = ub / (ub.abs().pow(2).sum().sqrt() + 1e-8)
+        coeffs = ub * torch.conj(ua)  # (6,)
+        total = torch.zeros(length, dtype=coeffs.dtype, device=theta.device)
+        for i in range(6):  # same order of operations as the original, for exact legacy logits
+            total = total + coeffs[i] * torch.exp(-1j * (2.0 * self.E[i] * tau + self.delta[i] * theta))
+        return base * total.abs()  # (L,)
+
+    def modulation(self, length: int) -> Tensor:
+        """Causal: normalised once over the whole grid, so position t's value never changes."""
+        r = self.curve(self.theta_grid.shape[0])
+        m = 0.5 + (r - r.min()) / (r.max() - r.min() + 1e-8)
+        if length > m.shape[0]:
+            m = torch.cat([m, m[-1:].expand(length - m.shape[0])])
+        return m[:length]  # (L,)
+
+    def legacy_modulation(self, length: int) -> Tensor:
+        """Original: normalised over the current length (position t sees the future)."""
+        r = self.curve(length)
+        return 0.5 + (r - r.min()) / (r.max() - r.min() + 1e-8)  # (L,)
+
+
+class CausalDWConv1d(nn.Module):
+    """Depthwise dilated causal conv, pointwise conv, normalisation, SiLU."""
+
+    def __init__(self, ch: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.pad = (kernel - 1) * dilation
+        self.dw = nn.Conv1d(ch, ch, kernel, dilation=dilation, groups=ch, bias=False)
+        self.pw = nn.Conv1d(ch, ch, 1, bias=False)
+        self.gn = nn.GroupNorm(1, ch)
+
+    def forward(self, x: Tensor, legacy: bool) -> Tensor:
+        y = self.pw(self.dw(F.pad(x, (self.pad, 0))))  # (B, C, L)
+        y = self.gn(y) if legacy else _channel_norm(y.transpose(1, 2), self.gn).transpose(1, 2)
+        return F.silu(y)
+
+
+def _channel_norm(y: Tensor, gn: nn.GroupNorm) -> Tensor:
+    """Normalise each position over its channels (last dim), with GroupNorm's affine."""
+    return F.layer_norm(y, y.shape[-1:], gn.weight, gn.bias, gn.eps)
+
+
+class SE1D(nn.Module):
+    def __init__(self, ch: int, reduction: int) -> None:
+        super().__init__()
+        hid = max(1, ch // reduction)
+        self.fc1 = nn.Conv1d(ch, hid, 1)
+        self.fc2 = nn.Conv1d(hid, ch, 1)
+
+    def gate(self, s: Tensor) -> Tensor:
+        """Gates from summary s, (B, C, L) -> (B, C, L)."""
+        return torch.sigmoid(self.fc2(F.silu(self.fc1(s))))
+
+    def gate_vec(self, s: Tensor) -> Tensor:
+        """Gates from one summary vector per row, (B, C) -> (B, C)."""
+        h = F.silu(F.linear(s, self.fc1.weight[:, :, 0], self.fc1.bias))
+        return torch.sigmoid(F.linear(h, self.fc2.weight[:, :, 0], self.fc2.bias))
+
+
+class TinyBlock1D(nn.Module):
+    def __init__(self, ch: int, kernel: int, dilation: int, reduction: int) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.dilation = dilation
+        self.conv = CausalDWConv1d(ch, kernel, dilation)
+        self.se = SE1D(ch, reduction)
+
+    def forward(self, x: Tensor, legacy: bool) -> tuple[Tensor, Tensor]:
+        """(B, C, L) -> output (B, C, L) and the SE input summed over positions (B, C)."""
+        y = self.conv(x, legacy)
+        if legacy:
+            s = y.mean(dim=-1, keepdim=True)
+        else:
+            count = torch.arange(1, y.shape[-1] + 1, device=y.device, dtype=y.dtype)
+            s = y.cumsum(dim=-1) / count  # running mean over positions <= t
+        return x + y * self.se.gate(s), y.sum(dim=-1)
+
+    def step_weights(self) -> BlockWeights:
+        """Weights rearranged for step(): depthwise taps and pointwise conv fused in one matrix."""
+        dw = self.conv.dw.weight[:, 0, :]  # (C, k)
+        pw = self.conv.pw.weight[:, :, 0]  # (C_out, C_in)
+        fused = (dw.t()[:, :, None] * pw.t()[None, :, :]).reshape(-1, pw.shape[0])  # (k*C, C)
+        fc1, fc2 = self.se.fc1, self.se.fc2
+        assert fc1.bias is not None and fc2.bias is not None
+        return BlockWeights(fused.contiguous(), fc1.weight[:, :, 0].t().contiguous(), fc1.bias,
+                            fc2.weight[:, :, 0].t().contiguous(), fc2.bias)
+
+    def step(self, x: Tensor, st: BlockState, w: BlockWeights, pos: int) -> Tensor:
+        """One position: x (B, C) -> (B, C); updates the block's state in place."""
+        size = st.history.shape[1]
+        if size:
+            back = [(pos - (self.kernel - 1 - j) * self.dilation) % size for j in range(self.kernel - 1)]
+            taps = torch.cat([st.history[:, back], x[:, None, :]], dim=1)  # (B, k, C)
+            st.history[:, pos % size] = x
+        else:
+            taps = x[:, None, :]
+        y = taps.reshape(x.shape[0], -1) @ w.conv  # (B, C): depthwise + pointwise in one matmul
+        y = F.silu(_channel_norm(y, self.conv.gn))
+        st.se_sum += y
+        h = F.silu(torch.addmm(w.fc1_b, st.se_sum, w.fc1, alpha=1.0 / (pos + 1)))
+        return torch.addcmul(x, y, torch.sigmoid(torch.addmm(w.fc2_b, h, w.fc2)))
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    conv: Tensor  # (k*C, C)
+    fc1: Tensor  # (C, hidden)
+    fc1_b: Tensor
+    fc2: Tensor  # (hidden, C)
+    fc2_b: Tensor
+
+
+@dataclass(frozen=True)
+class StepWeights:
+    """Weights prepared once per prefill; a state's steps use them (the model is frozen)."""
+
+    embed_in: Tensor  # (257, d): embedding already passed through in_proj
+    modulation: Tensor  # (max_len,)
+    blocks: list[BlockWeights]
+
+
+@dataclass
+class BlockState:
+    history: Tensor  # (B, (k-1)*dilation, C): ring buffer of past block inputs
+    se_sum: Tensor  # (B, C): sum of the SE inputs so far
+
+
+@dataclass
+class DecodeState:
+    """Everything step() needs to continue a sequence: O(model size), not O(length)."""
+
+    pos: int  # number of tokens consumed so far
+    blocks: list[BlockState]
+    feat_sum: Tensor  # (B, d): sum of final features, for the causal language head
+    weights: StepWeights = field(repr=False)
+
+    def clone(self) -> DecodeState:
+        return DecodeState(self.pos, [BlockState(b.history.clone(), b.se_sum.clone())
+                                      for b in self.blocks], self.feat_sum.clone(), self.weights)
+
+    def select(self, rows: Tensor) -> DecodeState:
+        """A new state holding the given batch rows (for beams)."""
+        return DecodeState(self.pos, [BlockState(b.history[rows], b.se_sum[rows])
+                                      for b in self.blocks], self.feat_sum[rows], self.weights)
+
+
+class QINetMNLP(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.embed = nn.Embedding(VOCAB_SIZE, d)
+        self.qim = QIM1D(config.max_len)
+        self.in_proj = nn.Linear(d, d, bias=False)
+        self.blocks = nn.ModuleList(
+            TinyBlock1D(d, config.kernel_size, dil, config.se_reduction) for dil in config.dilations)
+        self._block_list = [b for b in self.blocks if isinstance(b, TinyBlock1D)]  # typed view
+        self.norm = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, VOCAB_SIZE, bias=False)
+        self.lm_head.weight = self.embed.weight  # tied
+        self.lang_head = nn.Linear(d, config.n_langs)
+        if config.boundary_head:
+            self.boundary_head = nn.Linear(d, 2)
+        self.apply(_init_weights)
+
+    @property
+    def legacy(self) -> bool:
+        return self.config.semantics == "legacy"
+
+    def forward(self, tokens: Tensor) -> dict[str, Tensor]:
+        """tokens (B, L) in [0, 256] with [CLS] at 0 -> lm_logits (B, L, 257), lang_logits
+        (B, n_langs) for the whole sequence, lang_logits_seq (B, L, n_langs) for each prefix
+        (causal only), boundary_logits (B, L, 2)."""
+        h, _ = self._features(tokens)
+        return self._heads(h)
+
+    def _features(self, tokens: Tensor) -> tuple[Tensor, list[Tensor]]:
+        length = tokens.shape[1]
+        if self.legacy and length > self.config.max_len:
+            raise ValueError(f"legacy model takes at most {self.config.max_len} tokens, got {length}")
+        mod = self.qim.legacy_modulation(length) if self.legacy else self.qim.modulation(length)
+        x = self.in_proj(self.embed(tokens)) * mod[None, :, None]  # (B, L, d)
+        x = x.transpose(1, 2)  # (B, d, L)
+        se_sums = []
+        for blk in self.blocks:
+            x, se_sum = blk(x, self.legacy)
+            se_sums.append(se_sum)
+        return self.norm(x.transpose(1, 2)), se_sums  # (B, L, d)
+
+    def _heads(self, h: Tensor) -> dict[str, Tensor]:
+        out = {"lm_logits": self.lm_head(h)}
+        if self.legacy:
+            out["lang_logits"] = self.lang_head(h[:, 0, :])
+        else:
+            count = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype)[None, :, None]
+            seq = self.lang_head(h.cumsum(dim=1) / count)  # (B, L, n_langs)
+            out["lang_logits_seq"] = seq
+            out["lang_logits"] = seq[:, -1, :]
+        if self.config.boundary_head:
+            out["boundary_logits"] = self.boundary_head(h)
+        return out
+
+    # ---- incremental decoding (causal only) -------------------------------------------
+
+    def prefill(self, tokens: Tensor) -> tuple[dict[str, Tensor], DecodeState]:
+        """Run tokens (B, L) in parallel and return the outputs and the state after them."""
+        self._require_causal()
+        length = tokens.shape[1]
+        weights = StepWeights(self.in_proj(self.embed.weight), self.qim.modulation(self.config.max_len),
+                              [blk.step_weights() for blk in self._blocks()])
+        x = self.in_proj(self.embed(tokens)) * self.qim.modulation(length)[None, :, None]
+        x = x.transpose(1, 2)  # (B, d, L)
+        blocks = []
+        for blk in self._blocks():
+            ring = _ring_from(x, blk)
+            x, se_sum = blk(x, False)
+            blocks.append(BlockState(ring, se_sum))
+        h = self.norm(x.transpose(1, 2))
+        state = DecodeState(length, blocks, h.sum(dim=1), weights)
+        return self._heads(h), state
+
+    def step(self, token: Tensor, state: DecodeState) -> dict[str, Tensor]:
+        """Consume one token per row, token (B,), updating `state` in place. Returns
+        lm_logits (B, 257), lang_logits (B, n_langs), boundary_logits (B, 2)."""
+        self._require_causal()
+        pos, w = state.pos, state.weights
+        x = w.embed_in[token] * w.modulation[min(pos, w.modulation.shape[0] - 1)]  # (B, d)
+        for blk, bst, bw in zip(self._blocks(), state.blocks, w.blocks, strict=True):
+            x = blk.step(x, bst, bw, pos)
+        h = self.norm(x)
+        state.feat_sum += h
+        state.pos = pos + 1
+        out = {"lm_logits": h @ self.embed.weight.t(),
+               "lang_logits": torch.addmm(self.lang_head.bias, state.feat_sum,
+                                          self.lang_head.weight.t(), alpha=1.0 / (pos + 1))}
+        if self.config.boundary_head:
+            out["boundary_logits"] = self.boundary_head(h)
+        return out
+
+    def _blocks(self) -> list[TinyBlock1D]:
+        return self._block_list
+
+    def _require_causal(self) -> None:
+        if self.legacy:
+            raise RuntimeError("legacy (whole-sequence) models cannot decode incrementally")
+
+
+def _ring_from(x: Tensor, blk: TinyBlock1D) -> Tensor:
+    """The ring buffer a block holds after seeing inputs x (B, C, L)."""
+    size = (blk.kernel - 1) * blk.dilation
+    ring = x.new_zeros(x.shape[0], size, x.shape[1])  # (B, size, C)
+    length = x.shape[-1]
+    if size:
+        idx = torch.arange(max(0, length - size), length, device=x.device)
+        ring[:, idx % size] = x[:, :, idx].transpose(1, 2)
+    return ring
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Conv1d | nn.Linear):
+        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

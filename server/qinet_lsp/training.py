@@ -1,0 +1,219 @@
+"""Training: byte windows with [CLS] prepended, next-byte + language-ID + word-boundary losses.
+
+Every byte of a window is a target, the first one predicted from [CLS] alone. Languages
+are sampled with weights proportional to (bytes ** size_power) so a 40 KB language is
+not drowned by 10 MB of English. Deterministic for a given seed; resumable from the
+``.state.pt`` file written next to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .model import CLS_ID, ModelConfig, QINetMNLP, count_parameters
+
+log = logging.getLogger(__name__)
+
+_BOUNDARY_BYTES = frozenset(b" \t\n\r.,;:!?\"()[]{}")
+
+
+@dataclass
+class TextSource:
+    path: str
+    label: str | None  # None: no language label (no language-ID loss)
+    data: bytes = field(repr=False, default=b"")
+
+
+@dataclass
+class TrainConfig:
+    seq_len: int = 512  # tokens per window including [CLS]
+    batch_size: int = 16
+    steps: int = 2000
+    lr: float = 3e-3
+    warmup: int = 100
+    weight_decay: float = 0.01
+    lang_weight: float = 0.1
+    boundary_weight: float = 0.1
+    size_power: float = 0.5
+    seed: int = 0
+    eval_every: int = 250
+    eval_windows: int = 16
+    bf16: bool = False
+    max_minutes: float = 0.0  # 0: no time limit
+
+
+def load_sources(specs: list[tuple[str, str | None]]) -> list[TextSource]:
+    """(path, label) pairs; a folder contributes every .txt/.md file inside it."""
+    out = []
+    for spec, label in specs:
+        p = Path(spec)
+        files = sorted(x for x in p.rglob("*") if x.suffix in (".txt", ".md")) if p.is_dir() else [p]
+        for f in files:
+            data = f.read_bytes()
+            if data:
+                out.append(TextSource(str(f), label, data))
+    if not out:
+        raise ValueError("no training text found")
+    return out
+
+
+def boundary_targets(targets: Tensor) -> Tensor:
+    """1 where the target byte ends a word (whitespace or punctuation), else 0."""
+    table = torch.zeros(CLS_ID + 1, dtype=torch.long)
+    table[list(_BOUNDARY_BYTES)] = 1
+    return table[targets]
+
+
+class WindowSampler:
+    """Random windows, sources weighted by size ** power, starts on character boundaries."""
+
+    def __init__(self, sources: list[TextSource], labels: list[str], seq_len: int,
+                 size_power: float, seed: int) -> None:
+        self.sources = sources
+        self.seq_len = seq_len
+        self.label_ids = [labels.index(s.label) if s.label in labels else -100 for s in sources]
+        weights = torch.tensor([len(s.data) ** size_power for s in sources], dtype=torch.float64)
+        self.weights = weights / weights.sum()
+        self.rng = torch.Generator().manual_seed(seed)
+
+    def batch(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        """inputs (n, L) with [CLS] first, targets (n, L), language ids (n,)."""
+        picks = torch.multinomial(self.weights, n, replacement=True, generator=self.rng).tolist()
+        rows, langs = [], []
+        for i in picks:
+            rows.append(self._window(self.sources[i].data))
+            langs.append(self.label_ids[i])
+        targets = torch.tensor(rows, dtype=torch.long)
+        inputs = torch.cat([torch.full((n, 1), CLS_ID), targets[:, :-1]], dim=1)
+        return inputs, targets, torch.tensor(langs)
+
+    def _window(self, data: bytes) -> list[int]:
+        span = max(1, len(data) - self.seq_len)
+        start = int(torch.randint(span, (1,), generator=self.rng).item())
+        while start < len(data) - 1 and 0x80 <= data[start] <= 0xBF:
+            start += 1
+        chunk = data[start:start + self.seq_len]
+        return list(chunk) + [ord(" ")] * (self.seq_len - len(chunk))
+
+
+def losses(model: QINetMNLP, inputs: Tensor, targets: Tensor, langs: Tensor,
+           cfg: TrainConfig) -> dict[str, Tensor]:
+    out = model(inputs)
+    lm = F.cross_entropy(out["lm_logits"].flatten(0, 1).float(), targets.flatten())
+    total = lm
+    result = {"lm": lm}
+    if (langs >= 0).any() and "lang_logits_seq" in out:
+        seq = out["lang_logits_seq"].float()  # (B, L, n_langs)
+        lang_t = langs[:, None].expand(-1, seq.shape[1])
+        result["lang"] = F.cross_entropy(seq.flatten(0, 1), lang_t.flatten(), ignore_index=-100)
+        total = total + cfg.lang_weight * result["lang"]
+    if "boundary_logits" in out:
+        result["boundary"] = F.cross_entropy(out["boundary_logits"].flatten(0, 1).float(),
+                                             boundary_targets(targets).flatten())
+        total = total + cfg.boundary_weight * result["boundary"]
+    result["total"] = total
+    return result
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+@torch.no_grad()
+def window_bits_per_byte(model: QINetMNLP, sampler: WindowSampler, n_windows: int) -> float:
+    """Mean next-byte loss in bits on fixed random windows (a quick validation score)."""
+    model.eval()
+    inputs, targets, _ = sampler.batch(n_windows)
+    out = model(inputs)
+    loss = F.cross_entropy(out["lm_logits"].flatten(0, 1), targets.flatten())
+    model.train()
+    return float(loss) / math.log(2)
+
+
+def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg: TrainConfig,
+          valid: list[TextSource] | None = None, init: str | None = None,
+          on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train (or resume, or fine-tune from `init`) and write the checkpoint to out_path."""
+    torch.manual_seed(cfg.seed)
+    labels = sorted({s.label for s in sources if s.label})
+    state_path = Path(out_path + ".state.pt")
+    start_step, history = 0, list[dict[str, Any]]()
+    if init:
+        base = load_checkpoint(init)
+        model, labels = base.model, base.languages
+        model_cfg = model.config
+    else:
+        model = QINetMNLP(ModelConfig(**{**asdict(model_cfg), "n_langs": max(1, len(labels))}))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sampler = WindowSampler(sources, labels, cfg.seq_len, cfg.size_power, cfg.seed)
+    if state_path.exists() and Path(out_path).exists():
+        start_step, history = _resume(out_path, state_path, model, opt, sampler)
+        log.info("resumed from step %d", start_step)
+    model.train()
+    t0, seen, step = time.monotonic(), 0, start_step
+    for step in range(start_step, cfg.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        inputs, targets, langs = sampler.batch(cfg.batch_size)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            parts = losses(model, inputs, targets, langs, cfg)
+        opt.zero_grad(set_to_none=True)
+        parts["total"].backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        seen += inputs.numel()
+        done = step + 1
+        elapsed = time.monotonic() - t0
+        timed_out = cfg.max_minutes > 0 and elapsed > cfg.max_minutes * 60
+        if done % cfg.eval_every == 0 or done == cfg.steps or timed_out:
+            record = {"step": done, "lr": lr_at(step, cfg), "elapsed_s": round(elapsed, 1),
+                      "bytes_per_s": round(seen / max(elapsed, 1e-9)),
+                      **{f"train_{k}": round(v.item(), 4) for k, v in parts.items()}}
+            if valid:  # the same windows every time, so the numbers compare
+                fixed = WindowSampler(valid, labels, cfg.seq_len, 1.0, 12345)
+                record["valid_bpb"] = round(window_bits_per_byte(model, fixed, cfg.eval_windows), 4)
+            history.append(record)
+            _save(out_path, state_path, model, opt, sampler, labels, done, history, sources, cfg)
+            if on_progress:
+                on_progress(record)
+        if timed_out:
+            break
+    return {"steps": step + 1, "history": history, "parameters": count_parameters(model)}
+
+
+def _save(out_path: str, state_path: Path, model: QINetMNLP, opt: torch.optim.Optimizer,
+          sampler: WindowSampler, labels: list[str], step: int, history: list[dict[str, Any]],
+          sources: list[TextSource], cfg: TrainConfig) -> None:
+    meta = {"trained_steps": step, "train_config": asdict(cfg), "history": history,
+            "training_data": [{"path": Path(s.path).name, "label": s.label or "",
+                               "bytes": len(s.data)} for s in sources],
+            "parameters": count_parameters(model)}
+    save_checkpoint(out_path, model, labels, meta)
+    tmp = state_path.with_name(state_path.name + ".tmp")
+    torch.save({"step": step, "optimizer": opt.state_dict(), "history": history,
+                "rng": sampler.rng.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(state_path)
+
+
+def _resume(out_path: str, state_path: Path, model: QINetMNLP, opt: torch.optim.Optimizer,
+            sampler: WindowSampler) -> tuple[int, list[dict[str, Any]]]:
+    model.load_state_dict(load_checkpoint(out_path).model.state_dict())
+    st = torch.load(state_path, weights_only=True)
+    opt.load_state_dict(st["optimizer"])
+    sampler.rng.set_state(st["rng"])
+    torch.set_rng_state(st["torch_rng"])
+    return int(st["step"]), list(st["history"])
