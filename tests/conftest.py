@@ -23,3 +23,28 @@ def tiny_checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.pt"
     save_checkpoint(path, tiny_model(), ["english", "kikuyu"], {"note": "random weights"})
     return path
+
+
+TRAIN_TEXT_EN = ("The cat sat on the mat. The dog sat on the log. The cat and the dog are friends. "
+                 "Where is the cat? The cat is on the mat.\n")
+TRAIN_TEXT_KI = "Mũndũ ũmwe nĩ mwega. Ngai nĩ mwega mũno. Mũndũ nĩ aathiire mũciĩ.\n"
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained for a few seconds on two small texts made here, so that its
+    suggestions are real (if simple) words. Deterministic (seeded)."""
+    from qinet_lsp.training import TextSource, TrainConfig, train
+
+    path = tmp_path_factory.mktemp("trained") / "tiny-trained.pt"
+    sources = [TextSource("en.txt", "english", (TRAIN_TEXT_EN * 30).encode()),
+               TextSource("ki.txt", "kikuyu", (TRAIN_TEXT_KI * 30).encode())]
+    cfg = TrainConfig(seq_len=64, batch_size=16, steps=300, lr=1e-2, warmup=20, eval_every=300,
+                      seed=0, size_power=1.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small matrices: one thread is faster and fair to the other core
+    try:
+        train(sources, str(path), ModelConfig(d_model=32, max_len=64, dilations=(1, 2, 4, 8)), cfg)
+    finally:
+        torch.set_num_threads(threads)
+    return path

@@ -1,4 +1,4 @@
-"""`qinet-lsp` command line: generate, train, info."""
+"""`qinet-lsp` command line: serve (the default: LSP on stdio), generate, train, eval, info."""
 
 from __future__ import annotations
 
@@ -22,7 +22,12 @@ log = logging.getLogger("qinet_lsp")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qinet-lsp", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    p.add_argument("--log-file", default=None, help="also write the log to this file")
+    p.add_argument("--tcp", action="store_true", help="serve LSP over TCP (debugging) instead of stdio")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=2087)
     sub = p.add_subparsers(dest="command")
+    sub.add_parser("serve", help="speak LSP on stdio (the default with no command)")
 
     g = sub.add_parser("generate", help="print a sampled continuation of PROMPT")
     g.add_argument("prompt")
@@ -57,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=0.0)
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
 
+    e = sub.add_parser("eval", help="bits per byte of text files, scored strictly causally")
+    e.add_argument("files", nargs="+")
+    e.add_argument("--checkpoint", default=None)
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint", nargs="?", default=None)
     return p
@@ -64,13 +74,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    serving = args.command in (None, "serve")
+    # Editors show a server's stderr as errors: only warnings there unless -v.
+    level = logging.DEBUG if args.verbose else logging.WARNING if serving else logging.INFO
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if args.log_file:
+        handlers.append(logging.FileHandler(args.log_file, encoding="utf-8"))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers)
+    if serving:
+        return _serve(args)
     try:
         if args.command == "generate":
             return _generate(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "eval":
+            return _eval(args)
         if args.command == "info":
             return _info(args)
     except CheckpointError as exc:
@@ -79,8 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         log.error("invalid argument: %s", exc)
         return 2
-    _parser().print_help(sys.stderr)
     return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import server
+
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+    else:
+        server.start_io()
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -121,6 +150,28 @@ def _train(args: argparse.Namespace) -> int:
                    on_progress=lambda r: log.info("%s", json.dumps(r)))
     log.info("wrote %s after %d steps (%d parameters)", args.out, result["steps"],
              result["parameters"])
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluation import byte_logprobs
+
+    loaded = load_checkpoint(args.checkpoint or default_checkpoint_path())
+    files, total_bits, total_bytes = [], 0.0, 0
+    for name in args.files:
+        data = Path(name).read_bytes()
+        bits = float(-byte_logprobs(loaded.model, data).sum()) if data else 0.0
+        files.append({"path": name, "bytes": len(data),
+                      "bits_per_byte": round(bits / len(data), 4) if data else None})
+        total_bits, total_bytes = total_bits + bits, total_bytes + len(data)
+    overall = round(total_bits / total_bytes, 4) if total_bytes else None
+    if args.json:
+        sys.stdout.write(json.dumps({"checkpoint": loaded.path, "files": files,
+                                     "bits_per_byte": overall}, indent=2) + "\n")
+    else:
+        for f in files:
+            sys.stdout.write(f"{f['bits_per_byte']}\t{f['bytes']}\t{f['path']}\n")
+        sys.stdout.write(f"{overall}\t{total_bytes}\toverall\n")
     return 0
 
 

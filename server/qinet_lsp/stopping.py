@@ -61,6 +61,7 @@ _CUTTERS = {StopAt.WORD: _cut_word, StopAt.SENTENCE: _cut_sentence, StopAt.LINE:
 class StopRules:
     stop_at: StopAt = StopAt.NONE
     stop_strings: tuple[str, ...] = ()
+    max_chars: int | None = None  # a length limit in characters (the byte budget is separate)
 
     def cut(self, text: str) -> tuple[int, str] | None:
         """(length to keep, reason) if the text must end now, else None."""
@@ -71,7 +72,9 @@ class StopRules:
         for s in self.stop_strings:
             if s and (i := text.find(s)) >= 0:
                 found.append((i, "stop_string"))
-        return min(found) if found else None
+        if self.max_chars is not None and len(text) >= self.max_chars:
+            found.append((self.max_chars, "max_chars"))  # last: a rule's own cut wins a tie
+        return min(found, key=lambda f: f[0]) if found else None
 
     def safe(self, text: str) -> int:
         """How many leading characters of `text` no future cut can remove."""
@@ -87,3 +90,13 @@ def _prefix_overlap(text: str, stop: str) -> int:
         if text.endswith(stop[:n]):
             return n
     return 0
+
+
+def trim_to_word_end(text: str) -> str:
+    """Drop a word cut off by a length limit (keep the text if it is a single word)."""
+    if not text or not is_word_char(text[-1]):
+        return text
+    for i in range(len(text) - 1, 0, -1):
+        if not is_word_char(text[i]):
+            return text[: i + 1].rstrip() if text[: i + 1].strip() else text
+    return text
