@@ -17,14 +17,15 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/qinet-lsp generate "Ngai nĩ" --seed 1 --max-new-bytes 160
-	$(BIN)/qinet-lsp generate "It was a dark and stormy night" --seed 1 --max-new-bytes 160 --stop-at sentence
+	$(BIN)/python demo/lsp_demo.py
+	@echo "--- qinet-lsp generate \"Ngai nĩ\" --seed 1"
+	@$(BIN)/qinet-lsp generate "Ngai nĩ" --seed 1 --max-new-bytes 160
 
 test: install lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check server tests benchmarks
+	$(BIN)/ruff check server tests benchmarks demo
 
 typecheck: install
 	$(BIN)/mypy
