@@ -99,7 +99,7 @@ def test_state_clone_and_select_are_independent() -> None:
     with torch.no_grad():
         _, state = model.prefill(tokens)
         twin = state.clone()
-        row = state.select(torch.tensor([1]))
+        row = state.select([1])
         a = model.step(torch.tensor([65, 66]), state)
         b = model.step(torch.tensor([65, 66]), twin)
         c = model.step(torch.tensor([66]), row)

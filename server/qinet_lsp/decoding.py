@@ -15,7 +15,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from .model import CLS_ID, DecodeState, QINetMNLP
+from .model import CLS_ID, QINetMNLP
+from .stepper import DecodeState
 from .utf8 import char_safe_tail
 
 REFILL_KEEP = 0.75  # fraction of the window kept when an overflowing window is re-prefilled

@@ -17,11 +17,16 @@ Positions at or past ``max_len`` (causal only) reuse the modulation of position
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import stepper
+from .stepper import Array, BlockState, BlockWeights, DecodeState, StepWeights
 
 N_BYTES = 256
 CLS_ID = 256  # the [CLS] token, prepended at position 0
@@ -163,72 +168,20 @@ class TinyBlock1D(nn.Module):
         return x + y * self.se.gate(s), y.sum(dim=-1)
 
     def step_weights(self) -> BlockWeights:
-        """Weights rearranged for step(): depthwise taps and pointwise conv fused in one matrix."""
+        """Weights for stepper: depthwise taps and pointwise conv fused in one matrix."""
         dw = self.conv.dw.weight[:, 0, :]  # (C, k)
         pw = self.conv.pw.weight[:, :, 0]  # (C_out, C_in)
-        fused = (dw.t()[:, :, None] * pw.t()[None, :, :]).reshape(-1, pw.shape[0])  # (k*C, C)
-        fc1, fc2 = self.se.fc1, self.se.fc2
+        fused = dw.t()[:, :, None] * pw.t()[None, :, :]  # (k, C_in, C_out)
+        fc1, fc2, gn = self.se.fc1, self.se.fc2, self.conv.gn
         assert fc1.bias is not None and fc2.bias is not None
-        return BlockWeights(fused.contiguous(), fc1.weight[:, :, 0].t().contiguous(), fc1.bias,
-                            fc2.weight[:, :, 0].t().contiguous(), fc2.bias)
-
-    def step(self, x: Tensor, st: BlockState, w: BlockWeights, pos: int) -> Tensor:
-        """One position: x (B, C) -> (B, C); updates the block's state in place."""
-        size = st.history.shape[1]
-        if size:
-            back = [(pos - (self.kernel - 1 - j) * self.dilation) % size for j in range(self.kernel - 1)]
-            taps = torch.cat([st.history[:, back], x[:, None, :]], dim=1)  # (B, k, C)
-            st.history[:, pos % size] = x
-        else:
-            taps = x[:, None, :]
-        y = taps.reshape(x.shape[0], -1) @ w.conv  # (B, C): depthwise + pointwise in one matmul
-        y = F.silu(_channel_norm(y, self.conv.gn))
-        st.se_sum += y
-        h = F.silu(torch.addmm(w.fc1_b, st.se_sum, w.fc1, alpha=1.0 / (pos + 1)))
-        return torch.addcmul(x, y, torch.sigmoid(torch.addmm(w.fc2_b, h, w.fc2)))
+        return BlockWeights(self.kernel, self.dilation, _np(fused), _np(gn.weight), _np(gn.bias),
+                            gn.eps, _np(fc1.weight[:, :, 0].t()), _np(fc1.bias),
+                            _np(fc2.weight[:, :, 0].t()), _np(fc2.bias))
 
 
-@dataclass(frozen=True)
-class BlockWeights:
-    conv: Tensor  # (k*C, C)
-    fc1: Tensor  # (C, hidden)
-    fc1_b: Tensor
-    fc2: Tensor  # (hidden, C)
-    fc2_b: Tensor
-
-
-@dataclass(frozen=True)
-class StepWeights:
-    """Weights prepared once per prefill; a state's steps use them (the model is frozen)."""
-
-    embed_in: Tensor  # (257, d): embedding already passed through in_proj
-    modulation: Tensor  # (max_len,)
-    blocks: list[BlockWeights]
-
-
-@dataclass
-class BlockState:
-    history: Tensor  # (B, (k-1)*dilation, C): ring buffer of past block inputs
-    se_sum: Tensor  # (B, C): sum of the SE inputs so far
-
-
-@dataclass
-class DecodeState:
-    """Everything step() needs to continue a sequence: O(model size), not O(length)."""
-
-    pos: int  # number of tokens consumed so far
-    blocks: list[BlockState]
-    feat_sum: Tensor  # (B, d): sum of final features, for the causal language head
-    weights: StepWeights = field(repr=False)
-
-    def clone(self) -> DecodeState:
-        return DecodeState(self.pos, [BlockState(b.history.clone(), b.se_sum.clone())
-                                      for b in self.blocks], self.feat_sum.clone(), self.weights)
-
-    def select(self, rows: Tensor) -> DecodeState:
-        """A new state holding the given batch rows (for beams)."""
-        return DecodeState(self.pos, [BlockState(b.history[rows], b.se_sum[rows])
-                                      for b in self.blocks], self.feat_sum[rows], self.weights)
+def _np(t: Tensor) -> Array:
+    """A float32, C-contiguous NumPy copy of a tensor."""
+    return np.ascontiguousarray(t.detach().float().cpu().numpy())
 
 
 class QINetMNLP(nn.Module):
@@ -289,40 +242,40 @@ class QINetMNLP(nn.Module):
 
     # ---- incremental decoding (causal only) -------------------------------------------
 
-    def prefill(self, tokens: Tensor) -> tuple[dict[str, Tensor], DecodeState]:
-        """Run tokens (B, L) in parallel and return the outputs and the state after them."""
+    @torch.no_grad()
+    def step_weights(self) -> StepWeights:
+        has_boundary = self.config.boundary_head
+        return StepWeights(
+            _np(self.in_proj(self.embed.weight)), _np(self.qim.modulation(self.config.max_len)),
+            [blk.step_weights() for blk in self._blocks()], _np(self.norm.weight), _np(self.norm.bias),
+            self.norm.eps, _np(self.embed.weight.t()), _np(self.lang_head.weight.t()),
+            _np(self.lang_head.bias), _np(self.boundary_head.weight.t()) if has_boundary else None,
+            _np(self.boundary_head.bias) if has_boundary else None)
+
+    def prefill(self, tokens: Tensor, weights: StepWeights | None = None
+                ) -> tuple[dict[str, Tensor], DecodeState]:
+        """Run tokens (B, L) in parallel and return the outputs and the state after them.
+        `weights` (from step_weights()) can be passed in to skip preparing them again."""
         self._require_causal()
         length = tokens.shape[1]
-        weights = StepWeights(self.in_proj(self.embed.weight), self.qim.modulation(self.config.max_len),
-                              [blk.step_weights() for blk in self._blocks()])
         x = self.in_proj(self.embed(tokens)) * self.qim.modulation(length)[None, :, None]
         x = x.transpose(1, 2)  # (B, d, L)
         blocks = []
         for blk in self._blocks():
             ring = _ring_from(x, blk)
             x, se_sum = blk(x, False)
-            blocks.append(BlockState(ring, se_sum))
+            blocks.append(BlockState(_np(ring), _np(se_sum)))
         h = self.norm(x.transpose(1, 2))
-        state = DecodeState(length, blocks, h.sum(dim=1), weights)
+        state = DecodeState(length, blocks, _np(h.sum(dim=1)), weights or self.step_weights())
         return self._heads(h), state
 
-    def step(self, token: Tensor, state: DecodeState) -> dict[str, Tensor]:
+    def step(self, token: Tensor | Sequence[int], state: DecodeState) -> dict[str, Tensor]:
         """Consume one token per row, token (B,), updating `state` in place. Returns
-        lm_logits (B, 257), lang_logits (B, n_langs), boundary_logits (B, 2)."""
+        lm_logits (B, 257), lang_logits (B, n_langs), boundary_logits (B, 2). The work is
+        done by stepper.step (NumPy); the model's weights were captured at prefill."""
         self._require_causal()
-        pos, w = state.pos, state.weights
-        x = w.embed_in[token] * w.modulation[min(pos, w.modulation.shape[0] - 1)]  # (B, d)
-        for blk, bst, bw in zip(self._blocks(), state.blocks, w.blocks, strict=True):
-            x = blk.step(x, bst, bw, pos)
-        h = self.norm(x)
-        state.feat_sum += h
-        state.pos = pos + 1
-        out = {"lm_logits": h @ self.embed.weight.t(),
-               "lang_logits": torch.addmm(self.lang_head.bias, state.feat_sum,
-                                          self.lang_head.weight.t(), alpha=1.0 / (pos + 1))}
-        if self.config.boundary_head:
-            out["boundary_logits"] = self.boundary_head(h)
-        return out
+        tokens = np.asarray(token.cpu() if isinstance(token, Tensor) else token, dtype=np.int64)
+        return {k: torch.from_numpy(v) for k, v in stepper.step(tokens, state).items()}
 
     def _blocks(self) -> list[TinyBlock1D]:
         return self._block_list

@@ -55,8 +55,8 @@ class _CausalRows:
         self.logits: Tensor = out["lm_logits"][:, -1]  # (1, 257)
 
     def advance(self, parents: list[int], next_bytes: list[int]) -> Tensor:
-        self.state = self.state.select(torch.tensor(parents))
-        self.logits = self.model.step(torch.tensor(next_bytes), self.state)["lm_logits"]
+        self.state = self.state.select(parents)
+        self.logits = self.model.step(next_bytes, self.state)["lm_logits"]
         return self.logits
 
 
