@@ -76,10 +76,13 @@ def test_info_describes_a_checkpoint(tiny_checkpoint: Path) -> None:
 def test_eval_reports_bits_per_byte_as_json(tiny_checkpoint: Path, tmp_path: Path) -> None:
     text = tmp_path / "t.txt"
     text.write_text("Ngai nĩ mwega. " * 30, encoding="utf-8")
-    res = run("eval", str(text), "--checkpoint", str(tiny_checkpoint), "--json")
+    res = run("eval", f"kikuyu={text}", "--checkpoint", str(tiny_checkpoint), "--json",
+              "--keystrokes", "40")
     assert res.returncode == 0, res.stderr.decode()
     import json
 
     report = json.loads(res.stdout)
     assert report["files"][0]["bytes"] == len(text.read_bytes())
     assert 3.0 < report["bits_per_byte"] < 14.0
+    assert set(report["files"][0]["language_accuracy"]) == {"16", "64", "256"}
+    assert report["files"][0]["keystrokes"]["characters"] == 40

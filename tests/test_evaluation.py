@@ -22,3 +22,33 @@ def test_bits_per_byte_of_an_untrained_model_is_near_uniform() -> None:
     bpb = bits_per_byte(tiny_model(2), b"hello world " * 20)
     assert 5.0 < bpb < 14.0
     assert math.isnan(bits_per_byte(tiny_model(2), b""))
+
+
+def test_language_accuracy_on_a_model_trained_to_tell_two_languages(trained_checkpoint) -> None:  # noqa: ANN001
+    from qinet_lsp.checkpoint import load_checkpoint
+    from qinet_lsp.evaluation import language_accuracy
+
+    from .conftest import TRAIN_TEXT_EN, TRAIN_TEXT_KI
+
+    loaded = load_checkpoint(trained_checkpoint)
+    en = language_accuracy(loaded.model, (TRAIN_TEXT_EN * 5).encode(), loaded.languages.index("english"),
+                           lengths=(8, 32), n_windows=16)
+    ki = language_accuracy(loaded.model, (TRAIN_TEXT_KI * 5).encode(), loaded.languages.index("kikuyu"),
+                           lengths=(8, 32), n_windows=16)
+    assert set(en) == {8, 32}
+    assert en[32] >= 0.9 and ki[32] >= 0.9
+    wrong = language_accuracy(loaded.model, (TRAIN_TEXT_KI * 5).encode(), loaded.languages.index("english"),
+                              lengths=(32,), n_windows=16)
+    assert wrong[32] <= 0.1
+
+
+def test_keystroke_savings_count_accepted_words(trained_checkpoint) -> None:  # noqa: ANN001
+    from qinet_lsp.checkpoint import load_checkpoint
+    from qinet_lsp.evaluation import _matching_words, keystroke_savings
+
+    assert _matching_words(" the cat sat", " the cat is") == [" the", " cat"]
+    assert _matching_words(" the cat", " then") == []  # never stops mid-word
+    model = load_checkpoint(trained_checkpoint).model
+    result = keystroke_savings(model, "The cat sat on the mat. The dog sat on the log.")
+    assert result["characters"] == 47
+    assert 0 < result["keystrokes"] < 47 and result["saved"] > 0.2

@@ -57,15 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=2000)
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--warmup", type=int, default=100)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eval-every", type=int, default=250)
     t.add_argument("--max-minutes", type=float, default=0.0)
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
 
     e = sub.add_parser("eval", help="bits per byte of text files, scored strictly causally")
-    e.add_argument("files", nargs="+")
+    e.add_argument("files", nargs="+", metavar="[LABEL=]FILE",
+                   help="text files; with a language label, language-ID accuracy is measured too")
     e.add_argument("--checkpoint", default=None)
     e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.add_argument("--keystrokes", type=int, default=0, metavar="N",
+                   help="also simulate typing the first N characters of each file with greedy "
+                        "ghost text and report the keystrokes saved")
 
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint", nargs="?", default=None)
@@ -144,7 +149,7 @@ def _train(args: argparse.Namespace) -> int:
     model_cfg = ModelConfig(d_model=args.d_model, max_len=args.max_len,
                             dilations=tuple(int(x) for x in args.dilations.split(",")))
     cfg = TrainConfig(seq_len=args.max_len, batch_size=args.batch_size, steps=args.steps,
-                      lr=args.lr, seed=args.seed, eval_every=args.eval_every,
+                      lr=args.lr, warmup=args.warmup, seed=args.seed, eval_every=args.eval_every,
                       max_minutes=args.max_minutes)
     result = train(sources, args.out, model_cfg, cfg, valid, args.init,
                    on_progress=lambda r: log.info("%s", json.dumps(r)))
@@ -154,15 +159,24 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluation import byte_logprobs
+    from .evaluation import byte_logprobs, keystroke_savings, language_accuracy
 
     loaded = load_checkpoint(args.checkpoint or default_checkpoint_path())
     files, total_bits, total_bytes = [], 0.0, 0
-    for name in args.files:
+    for spec in args.files:
+        name, label = _labelled(spec)
         data = Path(name).read_bytes()
         bits = float(-byte_logprobs(loaded.model, data).sum()) if data else 0.0
-        files.append({"path": name, "bytes": len(data),
-                      "bits_per_byte": round(bits / len(data), 4) if data else None})
+        report: dict[str, object] = {"path": name, "bytes": len(data),
+                                     "bits_per_byte": round(bits / len(data), 4) if data else None}
+        if label is not None and label in loaded.languages and data:
+            acc = language_accuracy(loaded.model, data, loaded.languages.index(label))
+            report["language"] = label
+            report["language_accuracy"] = {str(k): round(v, 4) for k, v in acc.items()}
+        if args.keystrokes and data:
+            text = data.decode("utf-8", errors="replace")[: args.keystrokes]
+            report["keystrokes"] = keystroke_savings(loaded.model, text)
+        files.append(report)
         total_bits, total_bytes = total_bits + bits, total_bytes + len(data)
     overall = round(total_bits / total_bytes, 4) if total_bytes else None
     if args.json:
@@ -170,7 +184,10 @@ def _eval(args: argparse.Namespace) -> int:
                                      "bits_per_byte": overall}, indent=2) + "\n")
     else:
         for f in files:
-            sys.stdout.write(f"{f['bits_per_byte']}\t{f['bytes']}\t{f['path']}\n")
+            extra = f"\tlanguage ID {f['language_accuracy']}" if "language_accuracy" in f else ""
+            if "keystrokes" in f:
+                extra += f"\tkeystrokes saved {f['keystrokes']['saved']:.1%}"  # type: ignore[index]
+            sys.stdout.write(f"{f['bits_per_byte']}\t{f['bytes']}\t{f['path']}{extra}\n")
         sys.stdout.write(f"{overall}\t{total_bytes}\toverall\n")
     return 0
 

@@ -51,3 +51,73 @@ def _logprobs_by_decoder(model: QINetMNLP, data: bytes) -> Tensor:
 
 def bits_per_byte(model: QINetMNLP, data: bytes) -> float:
     return float(-byte_logprobs(model, data).mean()) if data else float("nan")
+
+
+@torch.inference_mode()
+def language_accuracy(model: QINetMNLP, data: bytes, label: int, lengths: tuple[int, ...] = (16, 64, 256),
+                      n_windows: int = 64, seed: int = 0) -> dict[int, float]:
+    """Share of random windows of each length whose language head (after the last byte)
+    names `label`. Windows start on character boundaries; a file shorter than a length is
+    scored on what it has."""
+    rng = torch.Generator().manual_seed(seed)
+    result = {}
+    for length in lengths:
+        rows, ends = [], []
+        for _ in range(n_windows):
+            start = int(torch.randint(max(1, len(data) - length), (1,), generator=rng))
+            while start < len(data) and 0x80 <= data[start] <= 0xBF:
+                start += 1
+            window = data[start:start + length]
+            rows.append([CLS_ID, *window] + [CLS_ID] * (length - len(window)))  # padding after
+            ends.append(len(window))  # position of the window's last byte ([CLS] is at 0)
+        out = model(torch.tensor(rows))
+        if model.legacy:  # the original's head reads [CLS], i.e. the whole (padded) window
+            guesses = out["lang_logits"].argmax(-1)
+        else:  # the causal head right after the window's last byte
+            guesses = out["lang_logits_seq"][torch.arange(len(rows)), torch.tensor(ends)].argmax(-1)
+        result[length] = float((guesses == label).float().mean())
+    return result
+
+
+@torch.inference_mode()
+def keystroke_savings(model: QINetMNLP, text: str, suggestion_chars: int = 32) -> dict[str, float]:
+    """Simulate typing `text` with greedy ghost text: whenever the suggestion's first words
+    match what comes next, accept them word by word (one keystroke per word); otherwise type
+    one character. Returns keystrokes, characters and the share of keystrokes saved."""
+    from .generation import Generation, GenerationConfig
+    from .sampling import SamplingConfig
+    from .stopping import StopAt, StopRules
+
+    cfg = GenerationConfig(4 * suggestion_chars, SamplingConfig(0.0, 0, 1.0),
+                           StopRules(StopAt.LINE, max_chars=suggestion_chars), seed=0)
+    decoder = make_decoder(model)
+    decoder.reset(b"")
+    pos, keys = 0, 0
+    while pos < len(text):
+        suggestion = Generation(decoder.fork(), cfg).run()
+        accepted = _matching_words(suggestion, text[pos:])
+        step = "".join(accepted) if accepted else text[pos]
+        keys += len(accepted) if accepted else 1
+        decoder.feed(step.encode("utf-8"))
+        pos += len(step)
+    return {"characters": len(text), "keystrokes": keys,
+            "saved": 1 - keys / len(text) if text else 0.0}
+
+
+def _matching_words(suggestion: str, upcoming: str) -> list[str]:
+    """The leading word chunks (a word with the spaces/punctuation before it) of the
+    suggestion that the upcoming text repeats exactly."""
+    import re
+
+    chunks = re.findall(r"\W*\w+", suggestion)
+    accepted, offset = [], 0
+    for chunk in chunks:
+        if not upcoming.startswith(chunk, offset):
+            break
+        end = offset + len(chunk)
+        if end < len(upcoming) and upcoming[end].isalnum():
+            break  # the text's word is longer: accepting would stop mid-word (still fine, but
+            # a user accepts a word only when it is the whole word)
+        accepted.append(chunk)
+        offset = end
+    return accepted

@@ -126,10 +126,14 @@ def losses(model: QINetMNLP, inputs: Tensor, targets: Tensor, langs: Tensor,
     return result
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Warm-up, then cosine to 10 % of the peak by the last step — or by the time limit, if
+    one is set and comes first (so a time-boxed run still ends at a low learning rate)."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.max_minutes > 0:
+        progress = max(progress, elapsed_s / (cfg.max_minutes * 60))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
@@ -167,7 +171,7 @@ def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg:
     t0, seen, step = time.monotonic(), 0, start_step
     for step in range(start_step, cfg.steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, cfg, time.monotonic() - t0)
         inputs, targets, langs = sampler.batch(cfg.batch_size)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             parts = losses(model, inputs, targets, langs, cfg)
@@ -178,9 +182,12 @@ def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg:
         seen += inputs.numel()
         done = step + 1
         elapsed = time.monotonic() - t0
+        if done % 50 == 0:
+            log.info("step %d/%d  loss %.3f  %.0f bytes/s  lr %.2e", done, cfg.steps,
+                     parts["lm"].item(), seen / max(elapsed, 1e-9), opt.param_groups[0]["lr"])
         timed_out = cfg.max_minutes > 0 and elapsed > cfg.max_minutes * 60
         if done % cfg.eval_every == 0 or done == cfg.steps or timed_out:
-            record = {"step": done, "lr": lr_at(step, cfg), "elapsed_s": round(elapsed, 1),
+            record = {"step": done, "lr": opt.param_groups[0]["lr"], "elapsed_s": round(elapsed, 1),
                       "bytes_per_s": round(seen / max(elapsed, 1e-9)),
                       **{f"train_{k}": round(v.item(), 4) for k, v in parts.items()}}
             if valid:  # the same windows every time, so the numbers compare
