@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, default=250)
     t.add_argument("--max-minutes", type=float, default=0.0)
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1…")
 
     e = sub.add_parser("eval", help="bits per byte of text files, scored strictly causally")
     e.add_argument("files", nargs="+", metavar="[LABEL=]FILE",
@@ -150,7 +151,7 @@ def _train(args: argparse.Namespace) -> int:
                             dilations=tuple(int(x) for x in args.dilations.split(",")))
     cfg = TrainConfig(seq_len=args.max_len, batch_size=args.batch_size, steps=args.steps,
                       lr=args.lr, warmup=args.warmup, seed=args.seed, eval_every=args.eval_every,
-                      max_minutes=args.max_minutes)
+                      max_minutes=args.max_minutes, device=args.device)
     result = train(sources, args.out, model_cfg, cfg, valid, args.init,
                    on_progress=lambda r: log.info("%s", json.dumps(r)))
     log.info("wrote %s after %d steps (%d parameters)", args.out, result["steps"],

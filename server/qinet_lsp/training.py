@@ -51,6 +51,7 @@ class TrainConfig:
     eval_windows: int = 16
     bf16: bool = False
     max_minutes: float = 0.0  # 0: no time limit
+    device: str = "auto"  # "auto": CUDA when present, else CPU
 
 
 def load_sources(specs: list[tuple[str, str | None]]) -> list[TextSource]:
@@ -70,7 +71,7 @@ def load_sources(specs: list[tuple[str, str | None]]) -> list[TextSource]:
 
 def boundary_targets(targets: Tensor) -> Tensor:
     """1 where the target byte ends a word (whitespace or punctuation), else 0."""
-    table = torch.zeros(CLS_ID + 1, dtype=torch.long)
+    table = torch.zeros(CLS_ID + 1, dtype=torch.long, device=targets.device)
     table[list(_BOUNDARY_BYTES)] = 1
     return table[targets]
 
@@ -137,11 +138,19 @@ def lr_at(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 @torch.no_grad()
 def window_bits_per_byte(model: QINetMNLP, sampler: WindowSampler, n_windows: int) -> float:
     """Mean next-byte loss in bits on fixed random windows (a quick validation score)."""
     model.eval()
+    device = next(model.parameters()).device
     inputs, targets, _ = sampler.batch(n_windows)
+    inputs, targets = inputs.to(device), targets.to(device)
     out = model(inputs)
     loss = F.cross_entropy(out["lm_logits"].flatten(0, 1), targets.flatten())
     model.train()
@@ -167,13 +176,17 @@ def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg:
     if state_path.exists() and Path(out_path).exists():
         start_step, history = _resume(out_path, state_path, model, opt, sampler)
         log.info("resumed from step %d", start_step)
+    device = pick_device(cfg.device)
+    model.to(device)
+    _optimizer_to(opt, device)
+    log.info("training %d parameters on %s", count_parameters(model), device)
     model.train()
     t0, seen, step = time.monotonic(), 0, start_step
     for step in range(start_step, cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, time.monotonic() - t0)
-        inputs, targets, langs = sampler.batch(cfg.batch_size)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        inputs, targets, langs = (t.to(device) for t in sampler.batch(cfg.batch_size))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             parts = losses(model, inputs, targets, langs, cfg)
         opt.zero_grad(set_to_none=True)
         parts["total"].backward()  # type: ignore[no-untyped-call]
@@ -202,6 +215,13 @@ def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg:
     return {"steps": step + 1, "history": history, "parameters": count_parameters(model)}
 
 
+def _optimizer_to(opt: torch.optim.Optimizer, device: torch.device) -> None:
+    for state in opt.state.values():
+        for key, value in state.items():
+            if isinstance(value, Tensor) and key != "step":
+                state[key] = value.to(device)
+
+
 def _save(out_path: str, state_path: Path, model: QINetMNLP, opt: torch.optim.Optimizer,
           sampler: WindowSampler, labels: list[str], step: int, history: list[dict[str, Any]],
           sources: list[TextSource], cfg: TrainConfig) -> None:
@@ -211,9 +231,19 @@ def _save(out_path: str, state_path: Path, model: QINetMNLP, opt: torch.optim.Op
             "parameters": count_parameters(model)}
     save_checkpoint(out_path, model, labels, meta)
     tmp = state_path.with_name(state_path.name + ".tmp")
-    torch.save({"step": step, "optimizer": opt.state_dict(), "history": history,
+    torch.save({"step": step, "optimizer": _cpu(opt.state_dict()), "history": history,
                 "rng": sampler.rng.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
     tmp.replace(state_path)
+
+
+def _cpu(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cpu(v) for v in obj]
+    return obj
 
 
 def _resume(out_path: str, state_path: Path, model: QINetMNLP, opt: torch.optim.Optimizer,
