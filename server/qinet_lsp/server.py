@@ -146,6 +146,11 @@ async def did_change_configuration(ls: QinetServer, params: types.DidChangeConfi
         await ls.pull_settings()
 
 
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: QinetServer, params: None) -> None:
+    ls.engine.shutdown()  # stop in-flight sampling so `exit` is prompt
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: QinetServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.engine.forget(params.text_document.uri)
