@@ -19,7 +19,7 @@ from .decoding import max_context_bytes
 from .model import CLS_ID, QINetMNLP
 from .sampling import allowed_mask
 from .stopping import is_word_char
-from .utf8 import char_safe_tail
+from .utf8 import char_safe_tail, sequence_length
 
 _ASCII_BOUNDARY = torch.tensor([not is_word_char(chr(b)) for b in range(128)] + [False] * 129)
 _ASCII_BOUNDARY[0] = False  # NUL never counts
@@ -40,9 +40,8 @@ class _Beam:
         """Trailing bytes of an unfinished character."""
         for n in range(1, min(4, len(self.data)) + 1):
             lead = self.data[-n]
-            if lead < 0x80 or lead >= 0xC0:
-                need = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-                return self.data[-n:] if n < need else b""
+            if not 0x80 <= lead <= 0xBF:  # the lead byte (beams hold valid UTF-8 only)
+                return self.data[-n:] if n < sequence_length(lead) else b""
         return b""
 
 
