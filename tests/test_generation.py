@@ -80,7 +80,7 @@ def test_window_overflow_re_prefills_keeping_cls_and_a_char_safe_tail() -> None:
     dec.context.decode("utf-8")  # never starts mid-character
     with torch.no_grad():
         ref = model(torch.tensor([[CLS_ID, *dec.context]]))["lm_logits"][0, -1]
-    torch.testing.assert_close(logits, ref, atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.from_numpy(logits), ref, atol=1e-4, rtol=0)
 
 
 def test_ten_thousand_byte_prompt_works() -> None:
@@ -140,3 +140,38 @@ def test_cancel_stops_between_bytes() -> None:
 def test_zero_budget_generates_nothing() -> None:
     gen = start(tiny_model(), "abc", GenerationConfig(0, seed=1))
     assert gen.run() == "" and gen.stop_reason == "max_bytes"
+
+
+@pytest.mark.parametrize("prompt", ["Ngai nĩ", "ĩ" * 14 + "ab", "x" * 40])
+def test_batched_candidates_are_the_texts_sequential_generation_gives(prompt: str) -> None:
+    """Candidates are sampled as rows of one batch; each row must be exactly what a lone
+    Generation with its seed produces, also across window overflows (31-byte window) where
+    rows re-prefill separately and end at different lengths."""
+    from qinet_lsp.generation import generate_candidates
+
+    model = _biased_model(5)
+    base = IncrementalDecoder(model)
+    base.reset(prompt.encode())
+    before = base.context
+    cfgs = [GenerationConfig(max_new_bytes=n, sampling=HOT, seed=s,
+                             stop=StopRules(StopAt.WORD if s == 2 else StopAt.NONE))
+            for s, n in [(1, 40), (2, 40), (3, 7), (4, 60)]]
+    batch = generate_candidates(base, cfgs)
+    alone = []
+    for cfg in cfgs:
+        gen = Generation(base.fork(), cfg)
+        alone.append((gen.run(), gen.stop_reason, gen.seed))
+    assert [(c.text, c.stop_reason, c.seed) for c in batch] == alone
+    assert base.context == before  # the document's decoder is untouched
+    assert len({c.text for c in batch}) > 1
+
+
+def test_batched_candidates_stop_when_cancelled() -> None:
+    from qinet_lsp.generation import generate_candidates
+
+    calls = []
+    dec = IncrementalDecoder(tiny_model(1))
+    cfgs = [GenerationConfig(max_new_bytes=50, sampling=HOT, seed=s) for s in range(3)]
+    out = generate_candidates(dec, cfgs, cancelled=lambda: calls.append(1) or len(calls) > 5)
+    assert all(c.stop_reason == "cancelled" for c in out)
+    assert all(len(c.text.encode()) <= 5 for c in out)

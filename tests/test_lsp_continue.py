@@ -77,13 +77,13 @@ async def test_per_call_settings_override_and_temperature_zero_repeats(trained_c
 
 async def test_stale_edit_is_not_applied_and_the_text_is_returned(trained_checkpoint: Path) -> None:
     settings = {"checkpoint": str(trained_checkpoint),
-                "continue": {"maxChars": 4000, "stopAt": "none"}, "sampling": {"temperature": 1.0}}
+                "continue": {"maxChars": 20000, "stopAt": "none"}, "sampling": {"temperature": 1.0}}
     async with lsp_session("visual-studio-code", settings) as client:
         edits = _record_edits(client)
         text = "The cat sat on the mat. "
         open_doc(client, "file:///a.txt", text)
         task = asyncio.ensure_future(_continue(client, _arg("file:///a.txt", end_position(text))))
-        await asyncio.sleep(0.3)  # the server is sampling 4000 characters
+        await asyncio.sleep(0.05)  # the server is sampling 20,000 characters (about a second)
         replace_doc(client, "file:///a.txt", "Someone typed here. " + text, 2)
         result = await task
         assert result["applied"] is False and result["reason"] == "document_changed"

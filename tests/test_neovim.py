@@ -31,7 +31,8 @@ require("qinet").setup({
                inline = { stopAt = "none", maxChars = 30 } },
 })
 function QinetTestState()
-  local client = vim.lsp.get_clients({ name = "qinet" })[1]
+  local client = vim.lsp.get_clients({ bufnr = 0, name = "qinet" })[1]
+    or vim.lsp.get_clients({ name = "qinet" })[1]
   if not client then return "detached" end
   local r = client:request_sync("workspace/executeCommand", { command = "qinet.status" }, 3000, 0)
   return r and r.result and r.result.state or "unknown"
@@ -66,7 +67,8 @@ class Nvim:
 @pytest.fixture
 def nvim(tmp_path: Path, trained_checkpoint: Path) -> Iterator[Nvim]:
     init = tmp_path / "init.lua"
-    cmd = "{" + ", ".join(json.dumps(x) for x in [sys.executable, "-m", "qinet_lsp"]) + "}"
+    extra = ["-v", "--log-file", os.environ["QINET_TEST_LOG"]] if os.environ.get("QINET_TEST_LOG") else []
+    cmd = "{" + ", ".join(json.dumps(x) for x in [sys.executable, "-m", "qinet_lsp", *extra]) + "}"
     init.write_text(INIT % {"plugin": json.dumps(str(PLUGIN)), "cmd": cmd,
                             "ckpt": json.dumps(str(trained_checkpoint))}, encoding="utf-8")
     doc = tmp_path / "story.txt"
@@ -130,6 +132,7 @@ def test_a_settings_change_reaches_the_server(nvim: Nvim) -> None:
 def test_positions_are_right_in_multibyte_text(nvim: Nvim) -> None:
     nvim.send("<Esc>:enew<CR>:setfiletype text<CR>")
     nvim.wait("#vim.lsp.get_clients({ bufnr = 0, name = 'qinet' })", lambda n: n == 1)
+    nvim.wait("QinetTestState()", lambda s: s == "ready")  # a nameless buffer gets its own server
     nvim.send("i🙂 Mũndũ ũmwe nĩ mw")
     ghost = nvim.wait('require("qinet.ghost").text()', lambda t: isinstance(t, str) and t != "", 30)
     nvim.send("<Tab>")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,14 +13,16 @@ from qinet_lsp.sampling import (
     allowed_mask,
     apply_top_k,
     apply_top_p,
+    filter_logits,
+    rng_for,
     sample_next,
 )
 
 seeds = st.integers(0, 2**31 - 1)
 
 
-def _logits(seed: int, scale: float = 3.0) -> torch.Tensor:
-    return torch.randn(VOCAB_SIZE, generator=torch.Generator().manual_seed(seed)) * scale
+def _logits(seed: int, scale: float = 3.0) -> np.ndarray:
+    return (rng_for(seed).standard_normal(VOCAB_SIZE) * scale).astype(np.float32)
 
 
 @given(seeds, st.floats(0.0, 3.0), st.integers(0, 300), st.floats(0.01, 1.0))
@@ -29,7 +31,7 @@ def test_cls_is_never_sampled_even_when_it_dominates(seed: int, temp: float, k: 
     logits = _logits(seed)
     logits[CLS_ID] = 1e4
     cfg = SamplingConfig(temperature=temp, top_k=k, top_p=p)
-    tok = sample_next(logits, allowed_mask(b""), cfg, torch.Generator().manual_seed(seed))
+    tok = sample_next(logits, allowed_mask(b""), cfg, rng_for(seed))
     assert tok != CLS_ID
 
 
@@ -37,7 +39,7 @@ def test_cls_is_never_sampled_even_when_it_dominates(seed: int, temp: float, k: 
 @settings(max_examples=100, deadline=None)
 def test_sampled_byte_keeps_the_output_valid_utf8(seed: int, pending: bytes) -> None:
     tok = sample_next(_logits(seed), allowed_mask(pending), SamplingConfig(1.5, 0, 1.0),
-                      torch.Generator().manual_seed(seed))
+                      rng_for(seed))
     assert bool(allowed_mask(pending)[tok])
 
 
@@ -45,14 +47,14 @@ def test_sampled_byte_keeps_the_output_valid_utf8(seed: int, pending: bytes) -> 
 def test_temperature_zero_is_greedy_over_allowed_bytes(seed: int) -> None:
     logits = _logits(seed)
     mask = allowed_mask(b"")
-    expected = int(torch.argmax(logits.masked_fill(~mask, float("-inf"))))
+    expected = int(np.argmax(np.where(mask, logits, -np.inf)))
     assert sample_next(logits, mask, SamplingConfig(0.0, 0, 1.0), None) == expected
 
 
 @given(seeds, st.integers(1, 256))
 def test_top_k_keeps_exactly_the_k_largest(seed: int, k: int) -> None:
     logits = _logits(seed)
-    kept = torch.isfinite(apply_top_k(logits, k))
+    kept = np.isfinite(apply_top_k(logits, k))
     assert int(kept.sum()) == k  # random floats: no ties
     assert logits[kept].min() >= logits[~kept].max() if k < VOCAB_SIZE else True
 
@@ -62,10 +64,11 @@ def test_top_k_keeps_exactly_the_k_largest(seed: int, k: int) -> None:
 def test_top_p_keeps_the_smallest_set_exceeding_p_and_never_empty(seed: int, p: float,
                                                                   scale: float) -> None:
     logits = _logits(seed, scale)
-    kept = torch.isfinite(apply_top_p(logits, p))
-    probs = torch.softmax(logits.double(), -1)
+    kept = np.isfinite(apply_top_p(logits, p))
+    e = np.exp(logits.astype(np.float64) - logits.max())
+    probs = e / e.sum()
     assert kept.any()
-    assert kept[torch.argmax(logits)]
+    assert kept[np.argmax(logits)]
     mass = probs[kept].sum()
     smallest_kept = probs[kept].min()
     assert mass > p - 1e-6  # the kept set exceeds p ...
@@ -75,25 +78,49 @@ def test_top_p_keeps_the_smallest_set_exceeding_p_and_never_empty(seed: int, p: 
 
 def test_top_p_one_and_top_k_zero_are_off() -> None:
     logits = _logits(0)
-    assert torch.equal(apply_top_p(logits, 1.0), logits)
-    assert torch.equal(apply_top_k(logits, 0), logits)
+    assert np.array_equal(apply_top_p(logits, 1.0), logits)
+    assert np.array_equal(apply_top_k(logits, 0), logits)
 
 
 @given(seeds, st.floats(0.1, 2.0), st.integers(0, 50), st.floats(0.1, 1.0))
 @settings(deadline=None)
 def test_same_seed_same_byte(seed: int, temp: float, k: int, p: float) -> None:
     logits, cfg, mask = _logits(seed), SamplingConfig(temp, k, p), allowed_mask(b"")
-    draws = [sample_next(logits, mask, cfg, torch.Generator().manual_seed(seed)) for _ in range(2)]
+    draws = [sample_next(logits, mask, cfg, rng_for(seed)) for _ in range(2)]
     assert draws[0] == draws[1]
 
 
 def test_sampling_follows_the_distribution() -> None:
-    logits = torch.full((VOCAB_SIZE,), -30.0)
-    logits[ord("a")], logits[ord("b")] = 0.0, float(torch.log(torch.tensor(3.0)))
-    g = torch.Generator().manual_seed(0)
+    logits = np.full(VOCAB_SIZE, -30.0, dtype=np.float32)
+    logits[ord("a")], logits[ord("b")] = 0.0, np.log(3.0)
+    g = rng_for(0)
     draws = [sample_next(logits, allowed_mask(b""), SamplingConfig(1.0, 0, 1.0), g) for _ in range(2000)]
     share_b = draws.count(ord("b")) / len(draws)
     assert 0.70 < share_b < 0.80  # expected 0.75
+
+
+@given(seeds, st.floats(0.05, 3.0), st.integers(0, 300), st.floats(0.01, 1.0),
+       st.sampled_from([b"", b"\xc3", b"\xe2\x82", b"\xf0"]))
+@settings(max_examples=200, deadline=None)
+def test_one_pass_sampler_draws_only_what_the_separate_rules_keep(
+        seed: int, temp: float, k: int, p: float, pending: bytes) -> None:
+    logits, cfg, mask = _logits(seed), SamplingConfig(temp, k, p), allowed_mask(pending)
+    kept = np.isfinite(filter_logits(logits, mask, cfg))
+    rng = rng_for(seed)
+    for _ in range(20):
+        assert kept[sample_next(logits, mask, cfg, rng)]
+
+
+@given(seeds, st.integers(1, 5))
+@settings(deadline=None)
+def test_one_pass_sampler_matches_the_filtered_distribution(seed: int, k: int) -> None:
+    logits, cfg, mask = _logits(seed, 1.0), SamplingConfig(1.0, k, 0.9), allowed_mask(b"")
+    f = filter_logits(logits, mask, cfg)
+    e = np.exp(f - f.max())
+    expected = e / e.sum()
+    rng = rng_for(seed)
+    draws = np.bincount([sample_next(logits, mask, cfg, rng) for _ in range(3000)], minlength=VOCAB_SIZE)
+    assert np.abs(draws / 3000 - expected).max() < 0.04
 
 
 @pytest.mark.parametrize("bad", [dict(temperature=-0.1), dict(top_k=-1), dict(top_p=0.0),

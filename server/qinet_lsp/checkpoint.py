@@ -9,7 +9,9 @@ Checkpoints written by the original QINetMNLP code (``model_state_dict`` or ``mo
 ``label_to_id``/``id_to_label``) load too: their config is inferred from tensor shapes and
 they run with the original whole-sequence ("legacy") semantics.
 
-Loading never unpickles arbitrary objects (``torch.load(weights_only=True)``).
+Loading never unpickles arbitrary objects: the server reads our format with an allowlist
+unpickler and no PyTorch at all (``load_runtime``, torchzip.py); ``load_checkpoint`` (training,
+evaluation, legacy models) uses ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import torch
+from . import torchzip
+from .config import ModelConfig
+from .runtime import NumpyModel, Runtime, expected_shapes
 
-from .model import ModelConfig, QINetMNLP
+if TYPE_CHECKING:
+    import torch
+
+    from .model import QINetMNLP
 
 FORMAT = "qinet-lsp/checkpoint"
 VERSION = 1
@@ -35,9 +42,12 @@ class CheckpointError(Exception):
     """A checkpoint could not be used; the message says why and what to do."""
 
 
+M = TypeVar("M")
+
+
 @dataclass
-class LoadedModel:
-    model: QINetMNLP
+class LoadedModel(Generic[M]):
+    model: M  # a PyTorch QINetMNLP (load_checkpoint) or a Runtime (load_runtime)
     languages: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
     path: str = ""
@@ -50,6 +60,8 @@ class LoadedModel:
 def save_checkpoint(path: str | os.PathLike[str], model: QINetMNLP, languages: list[str],
                     metadata: dict[str, Any] | None = None) -> None:
     """Write atomically (temp file + rename) so an interrupted save never leaves a torn file."""
+    import torch
+
     config = dataclasses.asdict(model.config)
     config["dilations"] = list(config["dilations"])
     blob = {"format": FORMAT, "version": VERSION, "config": config,
@@ -62,8 +74,54 @@ def save_checkpoint(path: str | os.PathLike[str], model: QINetMNLP, languages: l
     os.replace(tmp, target)
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> LoadedModel:
-    """Load a checkpoint into an eval-mode model, or raise CheckpointError with a hint."""
+def load_runtime(path: str | os.PathLike[str]) -> LoadedModel[Runtime]:
+    """Load a checkpoint for inference without PyTorch when it is in our format (a legacy
+    checkpoint, or an old non-zip file, goes through load_checkpoint). CheckpointError
+    with a hint if it cannot be used."""
+    target = Path(path)
+    _require_file(target)
+    try:
+        blob = torchzip.read(target)
+    except torchzip.UnsafePickle as exc:
+        raise CheckpointError(_UNSAFE.format(path=target)) from exc
+    except torchzip.NotTorchZip as exc:
+        with open(target, "rb") as f:
+            if f.read(1) == b"\x80":  # a pickle: PyTorch's pre-1.6 format; let torch judge it
+                return _as_runtime(load_checkpoint(target))
+        raise CheckpointError(_CORRUPT.format(path=target, why=exc)) from exc
+    if isinstance(blob, dict) and blob.get("format") == FORMAT:
+        config = _config_of(blob)
+        state = blob.get("state_dict")
+        _check_shapes(config, state)
+        assert isinstance(state, dict)
+        loaded = LoadedModel[Runtime](NumpyModel(config, state), _languages(blob),
+                                      _metadata(blob), str(path), "qinet")
+        return loaded
+    return _as_runtime(load_checkpoint(target))  # legacy, or an error with its message
+
+
+def _as_runtime(loaded: LoadedModel[QINetMNLP]) -> LoadedModel[Runtime]:
+    return LoadedModel(loaded.model.runtime(), loaded.languages, loaded.metadata, loaded.path,
+                       loaded.kind)
+
+
+def _check_shapes(config: ModelConfig, state: Any) -> None:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"the checkpoint has no weights.\n{HINT}re-train it.")
+    want = expected_shapes(config)
+    problems = [f"missing {k}" for k in want if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in want]
+    problems += [f"{k}: {tuple(getattr(state[k], 'shape', ()))} instead of {want[k]}" for k in want
+                 if k in state and tuple(getattr(state[k], "shape", ())) != want[k]]
+    if problems:
+        raise CheckpointError(f"the checkpoint's weights do not fit its model config: "
+                              f"{'; '.join(problems)[:400]}\n{HINT}the file may be from another "
+                              "model or damaged; re-train or re-export it.")
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu"
+                    ) -> LoadedModel[QINetMNLP]:
+    """Load a checkpoint into an eval-mode PyTorch model, or raise CheckpointError with a hint."""
     blob = _read(Path(path), map_location)
     if blob.get("format") == FORMAT:
         loaded = _from_ours(blob)
@@ -78,22 +136,29 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     return loaded
 
 
-def _read(path: Path, map_location: str) -> dict[str, Any]:
+_UNSAFE = ("{path} contains Python objects other than tensors and plain data, so it was not "
+           "loaded (loading it could run arbitrary code).\n" + HINT + "re-save it with only the "
+           "weights and labels, or use a checkpoint made by `qinet-lsp train`.")
+_CORRUPT = ("{path} could not be read: it is truncated, corrupt or not a PyTorch file ({why}).\n"
+            + HINT + "re-download or re-train it; `qinet-lsp train` writes checkpoints atomically.")
+
+
+def _require_file(path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}\n{HINT}check the path, or leave the "
                               "setting empty to use the shipped default model.")
+
+
+def _read(path: Path, map_location: str) -> dict[str, Any]:
+    import torch
+
+    _require_file(path)
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for bad files; none may escape raw
         if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc):
-            raise CheckpointError(
-                f"{path} contains Python objects other than tensors and plain data, so it was "
-                f"not loaded (loading it could run arbitrary code).\n{HINT}re-save it with only "
-                f"the weights and labels, or use a checkpoint made by `qinet-lsp train`."
-            ) from exc
-        raise CheckpointError(f"{path} could not be read: it is truncated, corrupt or not a "
-                              f"PyTorch file ({_first(exc)}).\n{HINT}re-download or re-train "
-                              "it; `qinet-lsp train` writes checkpoints atomically.") from exc
+            raise CheckpointError(_UNSAFE.format(path=path)) from exc
+        raise CheckpointError(_CORRUPT.format(path=path, why=_first(exc))) from exc
     if not isinstance(blob, dict):
         raise CheckpointError(f"{path} holds a {type(blob).__name__}, not a checkpoint dict.\n"
                               f"{HINT}use a checkpoint made by `qinet-lsp train`.")
@@ -104,7 +169,7 @@ def _first(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
-def _from_ours(blob: dict[str, Any]) -> LoadedModel:
+def _config_of(blob: dict[str, Any]) -> ModelConfig:
     version = blob.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise CheckpointError(f"checkpoint format version {version!r} is newer than this "
@@ -116,12 +181,25 @@ def _from_ours(blob: dict[str, Any]) -> LoadedModel:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the checkpoint's config is invalid: {exc}\n"
                               f"{HINT}re-train it with `qinet-lsp train`.") from exc
-    model = _build(config, blob.get("state_dict"))
-    languages = [str(x) for x in blob.get("languages", [])]
-    return LoadedModel(model, languages, dict(blob.get("metadata") or {}), kind="qinet")
+    return config
 
 
-def _from_legacy(blob: dict[str, Any]) -> LoadedModel:
+def _metadata(blob: dict[str, Any]) -> dict[str, Any]:
+    raw = blob.get("metadata")
+    return dict(raw) if isinstance(raw, dict) else {}
+
+
+def _languages(blob: dict[str, Any]) -> list[str]:
+    raw = blob.get("languages", [])
+    return [str(x) for x in raw] if isinstance(raw, list) else []
+
+
+def _from_ours(blob: dict[str, Any]) -> LoadedModel[QINetMNLP]:
+    model = _build(_config_of(blob), blob.get("state_dict"))
+    return LoadedModel(model, _languages(blob), _metadata(blob), kind="qinet")
+
+
+def _from_legacy(blob: dict[str, Any]) -> LoadedModel[QINetMNLP]:
     state = blob.get("model_state_dict", blob.get("model_state"))
     if not isinstance(state, dict) or "embed.weight" not in state:
         raise CheckpointError("the original-format checkpoint has no `embed.weight` tensor.\n"
@@ -165,6 +243,8 @@ def _legacy_languages(blob: dict[str, Any], n_langs: int) -> list[str]:
 
 
 def _build(config: ModelConfig, state: Any) -> QINetMNLP:
+    from .model import QINetMNLP
+
     if not isinstance(state, dict):
         raise CheckpointError(f"the checkpoint has no weights.\n{HINT}re-train it.")
     model = QINetMNLP(config)

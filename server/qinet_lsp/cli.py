@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_runtime
+from .config import ModelConfig
 from .defaults import default_checkpoint_path
 from .generation import GenerationConfig, start
-from .model import ModelConfig, count_parameters
 from .sampling import SamplingConfig
 from .stopping import StopAt, StopRules
 
@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--warmup", type=int, default=100)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--size-power", type=float, default=0.5,
+                   help="sample each file with weight bytes**POWER (1: by size, 0: equally)")
     t.add_argument("--eval-every", type=int, default=250)
     t.add_argument("--max-minutes", type=float, default=0.0)
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
@@ -121,7 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    loaded = load_checkpoint(args.checkpoint or default_checkpoint_path())
+    loaded = load_runtime(args.checkpoint or default_checkpoint_path())
     cfg = GenerationConfig(
         max_new_bytes=args.max_new_bytes, seed=args.seed,
         sampling=SamplingConfig(args.temperature, args.top_k, args.top_p),
@@ -152,7 +154,8 @@ def _train(args: argparse.Namespace) -> int:
     model_cfg = ModelConfig(d_model=args.d_model, max_len=args.max_len,
                             dilations=tuple(int(x) for x in args.dilations.split(",")))
     cfg = TrainConfig(seq_len=args.max_len, batch_size=args.batch_size, steps=args.steps,
-                      lr=args.lr, warmup=args.warmup, seed=args.seed, eval_every=args.eval_every,
+                      lr=args.lr, warmup=args.warmup, seed=args.seed, size_power=args.size_power,
+                      eval_every=args.eval_every,
                       max_minutes=args.max_minutes, device=args.device)
     result = train(sources, args.out, model_cfg, cfg, valid, args.init,
                    on_progress=lambda r: log.info("%s", json.dumps(r)))
@@ -196,6 +199,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from .model import count_parameters
+
     loaded = load_checkpoint(args.checkpoint or default_checkpoint_path())
     meta = {k: v for k, v in loaded.metadata.items() if k != "history"}
     info = {"path": loaded.path, "kind": loaded.kind, "config": loaded.model.config.__dict__,

@@ -10,13 +10,13 @@ is what legacy checkpoints need, and the baseline the benchmark compares against
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-import torch
-from torch import Tensor
+import numpy as np
 
-from .model import CLS_ID, QINetMNLP
-from .stepper import DecodeState
+from .config import CLS_ID
+from .runtime import Runtime, as_runtime
+from .stepper import Array, DecodeState, put_row
 from .utf8 import char_safe_tail
 
 REFILL_KEEP = 0.75  # fraction of the window kept when an overflowing window is re-prefilled
@@ -24,51 +24,55 @@ BULK_FEED = 48  # feeding more bytes than this at once re-prefills instead of st
 
 
 class Decoder(Protocol):
-    model: QINetMNLP
+    model: Runtime
 
     @property
     def context(self) -> bytes: ...
 
-    def reset(self, context: bytes) -> Tensor: ...
+    def reset(self, context: bytes) -> Array: ...
 
-    def push(self, byte: int) -> Tensor: ...
+    def push(self, byte: int) -> Array: ...
 
-    def feed(self, data: bytes) -> Tensor: ...
+    def feed(self, data: bytes) -> Array: ...
 
-    def next_logits(self) -> Tensor: ...
+    def next_logits(self) -> Array: ...
 
-    def lang_logits(self) -> Tensor: ...
+    def lang_logits(self) -> Array: ...
 
     def fork(self) -> Decoder: ...
 
 
-def max_context_bytes(model: QINetMNLP) -> int:
-    return model.config.max_len - 1
+def max_context_bytes(model: Any) -> int:
+    """The most bytes a window holds after [CLS] (model: a Runtime or a PyTorch model)."""
+    return int(model.config.max_len) - 1
 
 
-def _tokens(context: bytes | bytearray) -> Tensor:
-    return torch.tensor([[CLS_ID, *context]], dtype=torch.long)  # (1, L)
+def _tokens(context: bytes | bytearray) -> np.ndarray:
+    out = np.empty((1, len(context) + 1), dtype=np.int64)  # (1, L)
+    out[0, 0] = CLS_ID
+    out[0, 1:] = np.frombuffer(bytes(context), dtype=np.uint8)
+    return out
 
 
 class IncrementalDecoder:
     """Cached decoding with ``step()``; ``context`` is what the window holds now."""
 
-    def __init__(self, model: QINetMNLP, keep: int | None = None) -> None:
-        self.model = model
+    def __init__(self, model: Any, keep: int | None = None) -> None:
+        self.model = as_runtime(model)
         limit = max_context_bytes(model)
         self.keep = min(limit - 1, keep if keep is not None else int(limit * REFILL_KEEP))
         self._bytes = bytearray()
         self._state: DecodeState | None = None
-        self._logits = torch.zeros(0)
-        self._lang = torch.zeros(0)
+        self._logits: Array = np.zeros(0, dtype=np.float32)
+        self._lang: Array = np.zeros(0, dtype=np.float32)
+        self._token = np.zeros(1, dtype=np.int64)
         self.prefills = 0  # how many parallel prefills ran (for tests and benchmarks)
 
     @property
     def context(self) -> bytes:
         return bytes(self._bytes)
 
-    @torch.inference_mode()
-    def reset(self, context: bytes) -> Tensor:
+    def reset(self, context: bytes) -> Array:
         self._bytes = bytearray(char_safe_tail(context, max_context_bytes(self.model)))
         out, self._state = self.model.prefill(_tokens(self._bytes))
         self.prefills += 1
@@ -76,30 +80,30 @@ class IncrementalDecoder:
         self._lang = out["lang_logits"][0]
         return self._logits
 
-    @torch.inference_mode()
-    def push(self, byte: int) -> Tensor:
+    def push(self, byte: int) -> Array:
         if self._state is None:
             self.reset(b"")
         if len(self._bytes) >= max_context_bytes(self.model):
             return self.reset(char_safe_tail(bytes(self._bytes) + bytes([byte]), self.keep))
         assert self._state is not None
-        out = self.model.step(torch.tensor([byte]), self._state)
+        self._token[0] = byte
+        out = self.model.step(self._token, self._state)
         self._bytes.append(byte)
         self._logits = out["lm_logits"][0]
         self._lang = out["lang_logits"][0]
         return self._logits
 
-    def feed(self, data: bytes) -> Tensor:
+    def feed(self, data: bytes) -> Array:
         if self._state is None or len(data) > BULK_FEED:
             return self.reset(bytes(self._bytes) + data)
         for byte in data:
             self.push(byte)
         return self._logits
 
-    def next_logits(self) -> Tensor:
+    def next_logits(self) -> Array:
         return self._logits if self._state is not None else self.reset(b"")
 
-    def lang_logits(self) -> Tensor:
+    def lang_logits(self) -> Array:
         return self._lang
 
     def fork(self) -> IncrementalDecoder:
@@ -110,43 +114,90 @@ class IncrementalDecoder:
         return twin
 
 
+class BatchDecoder:
+    """`n` rows continuing one IncrementalDecoder's context together (candidates sampled as
+    one batch): each push() is one step() for all rows, which reads the weights once. A row
+    whose window is full is re-prefilled alone, like IncrementalDecoder.push()."""
+
+    def __init__(self, base: IncrementalDecoder, n: int) -> None:
+        base.next_logits()
+        assert base._state is not None
+        self.model, self.keep = base.model, base.keep
+        self.contexts = [bytearray(base.context) for _ in range(n)]
+        self.state = base._state.select([0] * n)
+        self.logits: Array = np.repeat(base.next_logits()[None], n, axis=0)  # (rows, 257)
+        self.prefills = 0
+
+    def keep_rows(self, rows: list[int]) -> None:
+        self.state = self.state.select(rows)
+        self.contexts = [self.contexts[r] for r in rows]
+        self.logits = self.logits[rows]
+
+    def push(self, data: list[int]) -> Array:
+        """Feed one byte per row; returns the next logits, (rows, 257)."""
+        limit = max_context_bytes(self.model)
+        full = [r for r, ctx in enumerate(self.contexts) if len(ctx) >= limit]
+        tokens = np.asarray(data, dtype=np.int64)
+        if not full:
+            self.logits = self.model.step(tokens, self.state)["lm_logits"]
+        else:
+            rest = [r for r in range(len(data)) if r not in full]
+            logits = self.logits.copy()
+            if rest:
+                sub = self.state.select(rest)
+                logits[rest] = self.model.step(tokens[rest], sub)["lm_logits"]
+                for k, r in enumerate(rest):
+                    put_row(self.state, r, sub.select([k]))
+            for r in full:
+                self.contexts[r] = bytearray(char_safe_tail(bytes(self.contexts[r]) + bytes([data[r]]),
+                                                            self.keep))
+                out, one = self.model.prefill(_tokens(self.contexts[r]))
+                self.prefills += 1
+                put_row(self.state, r, one)
+                logits[r] = out["lm_logits"][0, -1]
+            self.logits = logits
+        for r, byte in enumerate(data):
+            if r not in full:
+                self.contexts[r].append(byte)
+        return self.logits
+
+
 class RecomputeDecoder:
     """Full forward over the window for every byte (the original's way; legacy models)."""
 
-    def __init__(self, model: QINetMNLP) -> None:
-        self.model = model
+    def __init__(self, model: Any) -> None:
+        self.model = as_runtime(model)
         self._bytes = bytearray()
-        self._logits: Tensor | None = None
-        self._lang = torch.zeros(0)
+        self._logits: Array | None = None
+        self._lang: Array = np.zeros(0, dtype=np.float32)
 
     @property
     def context(self) -> bytes:
         return bytes(self._bytes)
 
-    @torch.inference_mode()
-    def _run(self) -> Tensor:
+    def _run(self) -> Array:
         self._bytes = bytearray(char_safe_tail(bytes(self._bytes), max_context_bytes(self.model)))
-        out = self.model(_tokens(self._bytes))
+        out = self.model.forward(_tokens(self._bytes))
         self._lang = out["lang_logits"][0]
         self._logits = out["lm_logits"][0, -1]
         return self._logits
 
-    def reset(self, context: bytes) -> Tensor:
+    def reset(self, context: bytes) -> Array:
         self._bytes = bytearray(context)
         return self._run()
 
-    def push(self, byte: int) -> Tensor:
+    def push(self, byte: int) -> Array:
         self._bytes.append(byte)
         return self._run()
 
-    def feed(self, data: bytes) -> Tensor:
+    def feed(self, data: bytes) -> Array:
         self._bytes.extend(data)
         return self._run()
 
-    def next_logits(self) -> Tensor:
+    def next_logits(self) -> Array:
         return self._logits if self._logits is not None else self._run()
 
-    def lang_logits(self) -> Tensor:
+    def lang_logits(self) -> Array:
         return self._lang
 
     def fork(self) -> RecomputeDecoder:
@@ -156,6 +207,7 @@ class RecomputeDecoder:
         return twin
 
 
-def make_decoder(model: QINetMNLP) -> Decoder:
-    """The fastest decoder the model supports."""
-    return RecomputeDecoder(model) if model.legacy else IncrementalDecoder(model)
+def make_decoder(model: Any) -> Decoder:
+    """The fastest decoder the model (a Runtime or a PyTorch model) supports."""
+    runtime = as_runtime(model)
+    return RecomputeDecoder(runtime) if runtime.legacy else IncrementalDecoder(runtime)

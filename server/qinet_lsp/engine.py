@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
+import numpy as np
 
-from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from .checkpoint import CheckpointError, LoadedModel, load_runtime
+from .config import CLS_ID
 from .decoding import BULK_FEED, Decoder, make_decoder, max_context_bytes
 from .defaults import default_checkpoint_path
-from .generation import Generation, GenerationConfig, encode_context
+from .generation import Generation, GenerationConfig, encode_context, generate_candidates
+from .runtime import Runtime
 from .sampling import SamplingConfig
 from .settings import SamplingSettings, Settings
 from .stopping import StopAt, StopRules, trim_to_word_end
@@ -78,7 +80,7 @@ class Engine:
     def __init__(self, on_status: Callable[[Status], None] | None = None) -> None:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="qinet-model")
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="qinet-load")
-        self._loaded: LoadedModel | None = None
+        self._loaded: LoadedModel[Runtime] | None = None
         self._docs: OrderedDict[str, _DocState] = OrderedDict()
         self._active: dict[tuple[str, str], threading.Event] = {}
         self._on_status = on_status or (lambda s: None)
@@ -100,7 +102,8 @@ class Engine:
 
     def _load(self, path: str) -> None:
         try:
-            loaded = load_checkpoint(path)
+            loaded = load_runtime(path)
+            warm_up(loaded.model)
         except CheckpointError as exc:
             if path == self._wanted:
                 keep = f" Still using {Path(self._loaded.path).name}." if self._loaded else ""
@@ -176,15 +179,15 @@ class Engine:
     async def inline(self, doc: str, before: str, after: str, settings: Settings) -> list[str]:
         def work(cancelled: Cancelled) -> list[str]:
             dec = self._decoder_for(doc, before, settings)
+            cfgs = [generation_config(settings.sampling, settings.inline.max_chars,
+                                      settings.inline.stop_at, n)
+                    for n in range(settings.inline.candidates)]
             items: list[str] = []
-            for n in range(settings.inline.candidates):
-                cfg = generation_config(settings.sampling, settings.inline.max_chars,
-                                        settings.inline.stop_at, n)
-                gen = Generation(dec.fork(), cfg, cancelled)
-                text = gen.run()
-                if gen.stop_reason == "cancelled":
+            for cand in generate_candidates(dec, cfgs, cancelled):  # one batch
+                if cand.stop_reason == "cancelled":
                     return []
-                if gen.stop_reason in ("max_chars", "max_bytes"):
+                text = cand.text
+                if cand.stop_reason in ("max_chars", "max_bytes"):
                     text = trim_to_word_end(text)
                 text = without_following_text(text, after)
                 if text.strip() and text not in items:
@@ -220,7 +223,9 @@ class Engine:
         def work(cancelled: Cancelled) -> Language | None:
             assert self._loaded is not None
             dec = self._decoder_for(doc, before, settings)
-            probs = torch.softmax(dec.lang_logits().float(), dim=-1).tolist()
+            z = dec.lang_logits().astype(np.float64)
+            e = np.exp(z - z.max())
+            probs = (e / e.sum()).tolist()
             scores = {self._loaded.language(i): p for i, p in enumerate(probs)}
             best = max(scores, key=lambda k: scores[k])
             return Language(best, scores[best], scores)
@@ -240,6 +245,14 @@ class Engine:
             event.set()
         self._worker.shutdown(wait=False, cancel_futures=True)
         self._loader.shutdown(wait=False, cancel_futures=True)
+
+
+def warm_up(model: Runtime) -> None:
+    """Run one prefill and one step so the first request does not pay for importing and
+    compiling (or loading the cached) decode kernel."""
+    if not model.legacy:
+        _, state = model.prefill(np.array([[CLS_ID, 32]], dtype=np.int64))
+        model.step(np.array([32], dtype=np.int64), state)
 
 
 _TAIL_CHECK = 1024  # characters compared to recognise "the same text, plus typing"

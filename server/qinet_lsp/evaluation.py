@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -44,7 +45,9 @@ def _logprobs_by_decoder(model: QINetMNLP, data: bytes) -> Tensor:
     logits = decoder.reset(b"")
     out = torch.empty(len(data))
     for i, byte in enumerate(data):
-        out[i] = torch.log_softmax(logits.float(), dim=-1)[byte] / math.log(2)
+        z = logits.astype(np.float64)
+        z = z - z.max()
+        out[i] = (z[byte] - math.log(np.exp(z).sum())) / math.log(2)
         logits = decoder.push(byte)
     return out
 

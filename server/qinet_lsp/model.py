@@ -18,46 +18,19 @@ Positions at or past ``max_len`` (causal only) reuse the modulation of position
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from . import stepper
-from .stepper import Array, BlockState, BlockWeights, DecodeState, StepWeights
+from .config import CLS_ID, N_BYTES, SEMANTICS, VOCAB_SIZE, ModelConfig
+from .runtime import NumpyModel, Runtime, step_weights
+from .stepper import Array, DecodeState, StepWeights
 
-N_BYTES = 256
-CLS_ID = 256  # the [CLS] token, prepended at position 0
-VOCAB_SIZE = 257
-SEMANTICS = ("causal", "legacy")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    d_model: int = 64
-    max_len: int = 256  # L_max: the QIM1D grid and the longest trained window
-    dilations: tuple[int, ...] = (1, 2, 4, 8)
-    kernel_size: int = 3
-    n_langs: int = 3
-    se_reduction: int = 8
-    boundary_head: bool = True
-    semantics: str = "causal"
-
-    def __post_init__(self) -> None:
-        if self.semantics not in SEMANTICS:
-            raise ValueError(f"semantics must be one of {SEMANTICS}, not {self.semantics!r}")
-        if self.d_model < 1 or self.max_len < 2 or self.kernel_size < 1 or self.n_langs < 1:
-            raise ValueError(f"invalid model size in {self}")
-        if not self.dilations or min(self.dilations) < 1:
-            raise ValueError(f"dilations must be positive, got {self.dilations}")
-
-    @property
-    def receptive_field(self) -> int:
-        """How many positions the conv stack sees (SE and the language head see all)."""
-        return 1 + (self.kernel_size - 1) * sum(self.dilations)
-
+__all__ = ["CLS_ID", "N_BYTES", "SEMANTICS", "VOCAB_SIZE", "ModelConfig", "QINetMNLP"]
 
 class QIM1D(nn.Module):
     """Position modulation in [0.5, 1.5]: a damped oscillation times an interference term."""
@@ -167,17 +140,6 @@ class TinyBlock1D(nn.Module):
             s = y.cumsum(dim=-1) / count  # running mean over positions <= t
         return x + y * self.se.gate(s), y.sum(dim=-1)
 
-    def step_weights(self) -> BlockWeights:
-        """Weights for stepper: depthwise taps and pointwise conv fused in one matrix."""
-        dw = self.conv.dw.weight[:, 0, :]  # (C, k)
-        pw = self.conv.pw.weight[:, :, 0]  # (C_out, C_in)
-        fused = dw.t()[:, :, None] * pw.t()[None, :, :]  # (k, C_in, C_out)
-        fc1, fc2, gn = self.se.fc1, self.se.fc2, self.conv.gn
-        assert fc1.bias is not None and fc2.bias is not None
-        return BlockWeights(self.kernel, self.dilation, _np(fused), _np(gn.weight), _np(gn.bias),
-                            gn.eps, _np(fc1.weight[:, :, 0].t()), _np(fc1.bias),
-                            _np(fc2.weight[:, :, 0].t()), _np(fc2.bias))
-
 
 def _np(t: Tensor) -> Array:
     """A float32, C-contiguous NumPy copy of a tensor."""
@@ -240,39 +202,29 @@ class QINetMNLP(nn.Module):
             out["boundary_logits"] = self.boundary_head(h)
         return out
 
-    # ---- incremental decoding (causal only) -------------------------------------------
+    # ---- inference: the NumPy runtime (causal) or this module (legacy) -------------------
 
-    @torch.no_grad()
+    def numpy_state(self) -> dict[str, Array]:
+        return {k: _np(v) for k, v in self.state_dict().items()}
+
+    def runtime(self) -> Runtime:
+        """A snapshot of this model for decoding (NumpyModel; legacy: through PyTorch)."""
+        return LegacyRuntime(self) if self.legacy else NumpyModel(self.config, self.numpy_state())
+
     def step_weights(self) -> StepWeights:
-        has_boundary = self.config.boundary_head
-        return StepWeights(
-            _np(self.in_proj(self.embed.weight)), _np(self.qim.modulation(self.config.max_len)),
-            [blk.step_weights() for blk in self._blocks()], _np(self.norm.weight), _np(self.norm.bias),
-            self.norm.eps, _np(self.embed.weight.t()), _np(self.lang_head.weight.t()),
-            _np(self.lang_head.bias), _np(self.boundary_head.weight.t()) if has_boundary else None,
-            _np(self.boundary_head.bias) if has_boundary else None)
+        return step_weights(self.config, self.numpy_state())
 
     def prefill(self, tokens: Tensor, weights: StepWeights | None = None
                 ) -> tuple[dict[str, Tensor], DecodeState]:
-        """Run tokens (B, L) in parallel and return the outputs and the state after them.
-        `weights` (from step_weights()) can be passed in to skip preparing them again."""
+        """Run tokens (B, L) and return the outputs and the state after them (NumpyModel)."""
         self._require_causal()
-        length = tokens.shape[1]
-        x = self.in_proj(self.embed(tokens)) * self.qim.modulation(length)[None, :, None]
-        x = x.transpose(1, 2)  # (B, d, L)
-        blocks = []
-        for blk in self._blocks():
-            ring = _ring_from(x, blk)
-            x, se_sum = blk(x, False)
-            blocks.append(BlockState(_np(ring), _np(se_sum)))
-        h = self.norm(x.transpose(1, 2))
-        state = DecodeState(length, blocks, _np(h.sum(dim=1)), weights or self.step_weights())
-        return self._heads(h), state
+        out, state = NumpyModel(self.config, self.numpy_state()).prefill(tokens.cpu().numpy())
+        return {k: torch.from_numpy(v) for k, v in out.items()}, state
 
     def step(self, token: Tensor | Sequence[int], state: DecodeState) -> dict[str, Tensor]:
         """Consume one token per row, token (B,), updating `state` in place. Returns
         lm_logits (B, 257), lang_logits (B, n_langs), boundary_logits (B, 2). The work is
-        done by stepper.step (NumPy); the model's weights were captured at prefill."""
+        done by stepper.step; the weights were captured at prefill."""
         self._require_causal()
         tokens = np.asarray(token.cpu() if isinstance(token, Tensor) else token, dtype=np.int64)
         return {k: torch.from_numpy(v) for k, v in stepper.step(tokens, state).items()}
@@ -285,15 +237,25 @@ class QINetMNLP(nn.Module):
             raise RuntimeError("legacy (whole-sequence) models cannot decode incrementally")
 
 
-def _ring_from(x: Tensor, blk: TinyBlock1D) -> Tensor:
-    """The ring buffer a block holds after seeing inputs x (B, C, L)."""
-    size = (blk.kernel - 1) * blk.dilation
-    ring = x.new_zeros(x.shape[0], size, x.shape[1])  # (B, size, C)
-    length = x.shape[-1]
-    if size:
-        idx = torch.arange(max(0, length - size), length, device=x.device)
-        ring[:, idx % size] = x[:, :, idx].transpose(1, 2)
-    return ring
+class LegacyRuntime:
+    """A legacy (whole-sequence) model as a runtime: forward only, through PyTorch."""
+
+    legacy = True
+
+    def __init__(self, model: QINetMNLP) -> None:
+        self.model = model
+        self.config = model.config
+
+    @torch.inference_mode()
+    def forward(self, tokens: NDArray[np.int64]) -> dict[str, Array]:
+        out = self.model(torch.as_tensor(np.asarray(tokens, dtype=np.int64)))
+        return {k: _np(v) for k, v in out.items()}
+
+    def prefill(self, tokens: NDArray[np.int64]) -> tuple[dict[str, Array], DecodeState]:
+        raise RuntimeError("legacy (whole-sequence) models cannot decode incrementally")
+
+    def step(self, tokens: NDArray[np.int64], state: DecodeState) -> dict[str, Array]:
+        raise RuntimeError("legacy (whole-sequence) models cannot decode incrementally")
 
 
 def _init_weights(m: nn.Module) -> None:

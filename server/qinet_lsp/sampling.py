@@ -1,9 +1,10 @@
-"""Next-byte selection from the last position's logits.
+"""Next-byte selection from the last position's logits (NumPy; a few µs per byte).
 
-Order of operations (each step is one small function, so each can be tested alone):
+Order of operations (each rule is one small function, so each can be tested alone):
 mask [CLS] and every byte that would make the output invalid UTF-8 -> temperature
-(0 means greedy) -> top-k (0 means off) -> top-p (1 means off) -> softmax -> multinomial
-drawn from a ``torch.Generator`` seeded per request.
+(0 means greedy) -> top-k (0 means off) -> top-p (1 means off) -> softmax -> one draw
+from a ``numpy.random.Generator`` seeded per request. ``sample_next`` applies the same rules
+in one pass over the sorted logits (the tests check it against the separate functions).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-import torch
-from torch import Tensor
+import numpy as np
+from numpy.typing import NDArray
 
-from .model import VOCAB_SIZE
+from .config import VOCAB_SIZE
 from .utf8 import allowed_next_bytes
 
 GREEDY_BELOW = 1e-4  # temperatures this small act as 0 (greedy); dividing by them overflows
+Floats = NDArray[np.floating]
+Mask = NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -36,55 +39,82 @@ class SamplingConfig:
             raise ValueError(f"top_p must be in (0, 1] (1 turns it off), got {self.top_p}")
 
 
+def rng_for(seed: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(seed))
+
+
 @lru_cache(maxsize=64)
-def _mask_for(ranges: tuple[tuple[int, int], ...]) -> Tensor:
-    mask = torch.zeros(VOCAB_SIZE, dtype=torch.bool)
+def _mask_for(ranges: tuple[tuple[int, int], ...]) -> Mask:
+    mask = np.zeros(VOCAB_SIZE, dtype=bool)
     for lo, hi in ranges:
         mask[lo:hi + 1] = True
+    mask.flags.writeable = False  # shared by every caller
     return mask  # [CLS] (256) is never in a byte range, so it is never allowed
 
 
-def allowed_mask(pending: bytes) -> Tensor:
+def allowed_mask(pending: bytes) -> Mask:
     """(257,) bool: the bytes that may follow `pending` (an unfinished UTF-8 character)."""
     return _mask_for(allowed_next_bytes(pending))
 
 
-def mask_disallowed(logits: Tensor, allowed: Tensor) -> Tensor:
-    return logits.masked_fill(~allowed, float("-inf"))
+def mask_disallowed(logits: Floats, allowed: Mask) -> Floats:
+    return np.where(allowed, logits, -np.inf)
 
 
-def apply_top_k(logits: Tensor, k: int) -> Tensor:
+def apply_top_k(logits: Floats, k: int) -> Floats:
     """Keep the k largest logits (ties at the k-th value are kept too)."""
-    if k <= 0 or k >= logits.shape[-1]:
+    n = logits.shape[-1]
+    if k <= 0 or k >= n:
         return logits
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < kth, float("-inf"))
+    kth = np.partition(logits, n - k, axis=-1)[..., n - k:n - k + 1]
+    return np.where(logits < kth, -np.inf, logits)
 
 
-def apply_top_p(logits: Tensor, p: float) -> Tensor:
+def _softmax(z: Floats) -> NDArray[np.float64]:
+    e = np.exp(z.astype(np.float64) - np.max(z, axis=-1, keepdims=True))
+    out: NDArray[np.float64] = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
+def apply_top_p(logits: Floats, p: float) -> Floats:
     """Keep the smallest set of most likely tokens whose probability sum exceeds p.
     The most likely token is always kept, so the set is never empty."""
     if p >= 1.0:
         return logits
-    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-    probs = torch.softmax(sorted_logits, dim=-1)
-    before = probs.cumsum(dim=-1) - probs  # mass of the strictly more likely tokens
+    order = np.argsort(-logits, axis=-1, kind="stable")
+    probs = _softmax(np.take_along_axis(logits, order, axis=-1))
+    before = np.cumsum(probs, axis=-1) - probs  # mass of the strictly more likely tokens
     drop_sorted = before > p
     drop_sorted[..., 0] = False
-    drop = drop_sorted.scatter(-1, order, drop_sorted)
-    return logits.masked_fill(drop, float("-inf"))
+    drop = np.empty_like(drop_sorted)
+    np.put_along_axis(drop, order, drop_sorted, axis=-1)
+    return np.where(drop, -np.inf, logits)
 
 
-def filter_logits(logits: Tensor, allowed: Tensor, cfg: SamplingConfig) -> Tensor:
+def filter_logits(logits: Floats, allowed: Mask, cfg: SamplingConfig) -> Floats:
     """Masked, temperature-scaled, top-k/top-p filtered logits (for temperature > 0)."""
-    logits = mask_disallowed(logits.float(), allowed) / cfg.temperature
-    return apply_top_p(apply_top_k(logits, cfg.top_k), cfg.top_p)
+    z = mask_disallowed(logits.astype(np.float64), allowed) / cfg.temperature
+    return apply_top_p(apply_top_k(z, cfg.top_k), cfg.top_p)
 
 
-def sample_next(logits: Tensor, allowed: Tensor, cfg: SamplingConfig,
-                generator: torch.Generator | None) -> int:
+def sample_next(logits: Floats, allowed: Mask, cfg: SamplingConfig,
+                rng: np.random.Generator | None) -> int:
     """Pick the next token from one position's logits (257,)."""
-    if cfg.temperature < GREEDY_BELOW:  # greedy
-        return int(torch.argmax(mask_disallowed(logits.float(), allowed)).item())
-    probs = torch.softmax(filter_logits(logits, allowed, cfg), dim=-1)
-    return int(torch.multinomial(probs, 1, generator=generator).item())
+    z = np.where(allowed, logits, -np.inf)
+    if cfg.temperature < GREEDY_BELOW or rng is None:  # greedy
+        return int(np.argmax(z))
+    z = z.astype(np.float64) / cfg.temperature
+    order = np.argsort(-z, kind="stable")
+    zs = z[order]
+    n = int(np.count_nonzero(zs > -np.inf)) or 1  # the allowed tokens come first
+    if 0 < cfg.top_k < n:  # ties with the k-th value stay
+        n = int(np.searchsorted(-zs[:n], -zs[cfg.top_k - 1], side="right"))
+    probs = np.exp(zs[:n] - zs[0])
+    probs /= probs.sum()
+    if cfg.top_p < 1.0:
+        before = np.cumsum(probs) - probs
+        n = max(1, int(np.searchsorted(before, cfg.top_p, side="right")))
+        probs = probs[:n]
+    cdf = np.cumsum(probs)
+    i = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return int(order[min(i, n - 1)])

@@ -1,14 +1,19 @@
-"""One-position decoding kernels in NumPy.
+"""One-position decoding: the state a sequence leaves behind, and step().
 
-A decode step touches a few (1, 128)-sized vectors per block; PyTorch's per-operation
-overhead (~10 µs here) would dominate it, NumPy's is ~1 µs. The weights are copied out of
-the model once per prefill (``StepWeights``) and the state lives in NumPy arrays, so
-``step()`` never calls into torch. The reference test checks step() against forward().
+A decode step touches a few (1, 128)-sized vectors per block, so per-operation overhead, not
+arithmetic, decides its speed: ~10 µs per PyTorch op, ~1 µs per NumPy op, and nothing at all
+in the compiled kernel (kernels.py, Numba), which runs a whole step as one loop nest. The
+NumPy code here is the reference the kernel is tested against, and the fallback when Numba
+is missing. ``StepWeights`` are packed once per model (runtime.step_weights); the state lives
+in NumPy arrays and is updated in place.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,26 +23,23 @@ _ONE = np.float32(1.0)
 
 
 @dataclass(frozen=True)
-class BlockWeights:
-    kernel: int
-    dilation: int
-    conv: Array  # (k, C, C): per tap, the depthwise weight and the pointwise conv fused
-    norm_w: Array  # (C,)
-    norm_b: Array
-    eps: float
-    fc1: Array  # (C, hidden)
-    fc1_b: Array
-    fc2: Array  # (hidden, C)
-    fc2_b: Array
-
-
-@dataclass(frozen=True)
 class StepWeights:
-    """Weights prepared once per prefill; a state's steps use them (the model is frozen)."""
+    """Weights prepared once per prefill; a state's steps use them (the model is frozen).
+    The blocks are stacked (nb = number of blocks) so one compiled kernel runs them all."""
 
     embed_in: Array  # (257, d): embedding already passed through in_proj
     modulation: Array  # (max_len,): QIM1D per position
-    blocks: list[BlockWeights]
+    dw: Array  # (nb, k, d): depthwise taps; tap j reads the input (k-1-j)*dilation positions back
+    pw: Array  # (nb, d, d): pointwise conv, (C_in, C_out)
+    dilation: NDArray[np.int64]  # (nb,)
+    ring_offset: NDArray[np.int64]  # (nb + 1,): block i's ring buffer rows in DecodeState.history
+    block_norm_w: Array  # (nb, d)
+    block_norm_b: Array  # (nb, d)
+    block_norm_eps: Array  # (nb,)
+    fc1: Array  # (nb, d, hidden): SE squeeze
+    fc1_b: Array  # (nb, hidden)
+    fc2: Array  # (nb, hidden, d): SE excite
+    fc2_b: Array  # (nb, d)
     norm_w: Array
     norm_b: Array
     norm_eps: float
@@ -47,34 +49,43 @@ class StepWeights:
     boundary: Array | None  # (d, 2)
     boundary_b: Array | None
 
-
-@dataclass
-class BlockState:
-    history: Array  # (B, (k-1)*dilation, C): ring buffer of past block inputs
-    se_sum: Array  # (B, C): sum of the SE inputs so far
+    @property
+    def ring_rows(self) -> int:
+        return int(self.ring_offset[-1])
 
 
 @dataclass
 class DecodeState:
     """Everything step() needs to continue a sequence: O(model size), not O(length)."""
 
-    pos: int  # number of tokens consumed so far
-    blocks: list[BlockState]
+    pos: NDArray[np.int64]  # (B,): tokens each row has consumed so far
+    history: Array  # (B, ring_rows, d): every block's ring buffer of past block inputs
+    se_sum: Array  # (B, nb, d): per block, the sum of its SE inputs so far
     feat_sum: Array  # (B, d): sum of final features, for the causal language head
     weights: StepWeights = field(repr=False)
 
     def clone(self) -> DecodeState:
-        return DecodeState(self.pos, [BlockState(b.history.copy(), b.se_sum.copy())
-                                      for b in self.blocks], self.feat_sum.copy(), self.weights)
+        return DecodeState(self.pos.copy(), self.history.copy(), self.se_sum.copy(), self.feat_sum.copy(),
+                           self.weights)
 
     def select(self, rows: NDArray[np.int64] | list[int]) -> DecodeState:
-        """A new state holding the given batch rows (for beams)."""
+        """A new state holding the given batch rows (for beams and batched candidates)."""
         idx = np.asarray(rows, dtype=np.int64)
-        return DecodeState(self.pos, [BlockState(b.history[idx], b.se_sum[idx])
-                                      for b in self.blocks], self.feat_sum[idx], self.weights)
+        if idx.ndim != 1:
+            raise ValueError("rows must be a list of row indices")
+        return DecodeState(self.pos[idx], self.history[idx], self.se_sum[idx], self.feat_sum[idx],
+                           self.weights)
 
 
-def _layer_norm(x: Array, w: Array, b: Array, eps: float) -> Array:
+def put_row(state: DecodeState, row: int, other: DecodeState) -> None:
+    """Overwrite batch row `row` of `state` with `other`'s only row (same weights)."""
+    state.pos[row] = other.pos[0]
+    state.history[row] = other.history[0]
+    state.se_sum[row] = other.se_sum[0]
+    state.feat_sum[row] = other.feat_sum[0]
+
+
+def layer_norm(x: Array, w: Array, b: Array, eps: float) -> Array:
     inv_n = np.float32(1.0 / x.shape[-1])  # ndarray.mean() costs ~6 µs of Python; sum() does not
     centred = x - x.sum(axis=-1, keepdims=True) * inv_n
     var = (centred * centred).sum(axis=-1, keepdims=True) * inv_n
@@ -82,40 +93,73 @@ def _layer_norm(x: Array, w: Array, b: Array, eps: float) -> Array:
     return out
 
 
-def _silu(x: Array) -> Array:
-    return x * _sigmoid(x)
+def silu(x: Array) -> Array:
+    return x * sigmoid(x)
 
 
-def _sigmoid(x: Array) -> Array:
+def sigmoid(x: Array) -> Array:
     out: Array = _ONE / (_ONE + np.exp(-x))
     return out
 
 
-def _block_step(x: Array, st: BlockState, w: BlockWeights, pos: int) -> Array:
-    size = st.history.shape[1]
-    y = x @ w.conv[-1]  # (B, C): the current input's tap (depthwise and pointwise fused)
-    for j in range(w.kernel - 1):  # the past taps, read from the ring buffer
-        y += st.history[:, (pos - (w.kernel - 1 - j) * w.dilation) % size] @ w.conv[j]
+def _block_step(x: Array, st: DecodeState, w: StepWeights, i: int) -> Array:
+    """Reference NumPy version of one block (the compiled kernel must match it)."""
+    lo, hi = int(w.ring_offset[i]), int(w.ring_offset[i + 1])
+    size, dw, k, dil = hi - lo, w.dw[i], w.dw.shape[1], int(w.dilation[i])
+    rows, pos = np.arange(x.shape[0]), st.pos
+    z = x * dw[-1]  # (B, C): depthwise, the current input's tap
+    for j in range(k - 1):  # the past taps, read from the ring buffer
+        z += st.history[rows, lo + (pos - (k - 1 - j) * dil) % size] * dw[j]
+    y = z @ w.pw[i]
     if size:
-        st.history[:, pos % size] = x
-    y = _silu(_layer_norm(y, w.norm_w, w.norm_b, w.eps))
-    st.se_sum += y
-    h = _silu(st.se_sum @ w.fc1 * np.float32(1.0 / (pos + 1)) + w.fc1_b)
-    out: Array = x + y * _sigmoid(h @ w.fc2 + w.fc2_b)
+        st.history[rows, lo + pos % size] = x
+    y = silu(layer_norm(y, w.block_norm_w[i], w.block_norm_b[i], float(w.block_norm_eps[i])))
+    st.se_sum[:, i] += y
+    h = silu(st.se_sum[:, i] @ w.fc1[i] / (pos[:, None] + 1).astype(np.float32) + w.fc1_b[i])
+    out: Array = x + y * sigmoid(h @ w.fc2[i] + w.fc2_b[i])
     return out
 
 
-def step(tokens: NDArray[np.int64], state: DecodeState) -> dict[str, Array]:
-    """Consume one token per row (B,), updating `state` in place."""
+def _features_numpy(tokens: NDArray[np.int64], state: DecodeState) -> Array:
+    w = state.weights
+    x = w.embed_in[tokens] * w.modulation[np.minimum(state.pos, w.modulation.shape[0] - 1)][:, None]
+    for i in range(w.dw.shape[0]):
+        x = _block_step(x, state, w, i)
+    return layer_norm(x, w.norm_w, w.norm_b, w.norm_eps)
+
+
+_kernel: list[Callable[..., Any] | None] = []  # [] until kernels.py was imported
+
+
+def compiled_kernel() -> Callable[..., Any] | None:
+    """The compiled step (imports Numba on first use, ~0.4 s), or None without Numba."""
+    if not _kernel:
+        kernels = importlib.import_module(f"{__package__}.kernels")
+        _kernel.append(kernels.features_and_logits if kernels.AVAILABLE else None)
+    return _kernel[0]
+
+
+def step(tokens: NDArray[np.int64], state: DecodeState, compiled: bool | None = None) -> dict[str, Array]:
+    """Consume one token per row (B,), updating `state` in place. `compiled`: use the
+    compiled kernel (None: when available), else the reference NumPy code."""
     w, pos = state.weights, state.pos
-    x = w.embed_in[tokens] * w.modulation[min(pos, w.modulation.shape[0] - 1)]  # (B, d)
-    for bst, bw in zip(state.blocks, w.blocks, strict=True):
-        x = _block_step(x, bst, bw, pos)
-    h = _layer_norm(x, w.norm_w, w.norm_b, w.norm_eps)
+    if tokens.shape != pos.shape:
+        raise ValueError(f"one token per row: got {tokens.shape[0]} for {pos.shape[0]} rows")
+    kernel = compiled_kernel() if compiled is not False else None
+    if compiled and kernel is None:
+        raise RuntimeError("the compiled decode kernel is not available (Numba is not installed)")
+    if kernel is not None:
+        h, logits = kernel(
+            tokens, pos, w.embed_in, w.modulation, w.dw, w.pw, w.dilation, w.ring_offset,
+            w.block_norm_w, w.block_norm_b, w.block_norm_eps, w.fc1, w.fc1_b, w.fc2, w.fc2_b,
+            w.norm_w, w.norm_b, np.float32(w.norm_eps), w.lm, state.history, state.se_sum)
+    else:
+        h = _features_numpy(tokens, state)
+        logits = h @ w.lm
     state.feat_sum += h
     state.pos = pos + 1
-    out = {"lm_logits": h @ w.lm,
-           "lang_logits": state.feat_sum @ w.lang * np.float32(1.0 / (pos + 1)) + w.lang_b}
+    out = {"lm_logits": logits,
+           "lang_logits": state.feat_sum @ w.lang / state.pos[:, None].astype(np.float32) + w.lang_b}
     if w.boundary is not None and w.boundary_b is not None:
         out["boundary_logits"] = h @ w.boundary + w.boundary_b
     return out

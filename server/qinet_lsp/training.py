@@ -157,6 +157,19 @@ def window_bits_per_byte(model: QINetMNLP, sampler: WindowSampler, n_windows: in
     return float(loss) / math.log(2)
 
 
+def _validate(model: QINetMNLP, valid: list[TextSource], labels: list[str],
+              cfg: TrainConfig) -> dict[str, Any]:
+    """Next-byte bits on fixed windows: overall (windows drawn in proportion to size) and per
+    file (the same number of windows from each), so a 2 KB language has its own curve."""
+    fixed = WindowSampler(valid, labels, cfg.seq_len, 1.0, 12345)
+    per_file = {}
+    for i, src in enumerate(valid):
+        one = WindowSampler([src], labels, cfg.seq_len, 1.0, 12345 + i)
+        per_file[Path(src.path).name] = round(window_bits_per_byte(model, one, cfg.eval_windows), 4)
+    return {"valid_bpb": round(window_bits_per_byte(model, fixed, cfg.eval_windows), 4),
+            "valid_bpb_by_file": per_file}
+
+
 def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg: TrainConfig,
           valid: list[TextSource] | None = None, init: str | None = None,
           on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -181,7 +194,9 @@ def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg:
     _optimizer_to(opt, device)
     log.info("training %d parameters on %s", count_parameters(model), device)
     model.train()
-    t0, seen, step = time.monotonic(), 0, start_step
+    # A resumed run continues its time budget (and so its learning-rate schedule).
+    already = float(history[-1].get("elapsed_s", 0.0)) if history else 0.0
+    t0, seen, step = time.monotonic() - already, 0, start_step
     for step in range(start_step, cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, time.monotonic() - t0)
@@ -204,8 +219,7 @@ def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg:
                       "bytes_per_s": round(seen / max(elapsed, 1e-9)),
                       **{f"train_{k}": round(v.item(), 4) for k, v in parts.items()}}
             if valid:  # the same windows every time, so the numbers compare
-                fixed = WindowSampler(valid, labels, cfg.seq_len, 1.0, 12345)
-                record["valid_bpb"] = round(window_bits_per_byte(model, fixed, cfg.eval_windows), 4)
+                record.update(_validate(model, valid, labels, cfg))
             history.append(record)
             _save(out_path, state_path, model, opt, sampler, labels, done, history, sources, cfg)
             if on_progress:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import torch
-from torch import Tensor
+import numpy as np
+from numpy.typing import NDArray
 
+from .config import CLS_ID
 from .decoding import max_context_bytes
-from .model import CLS_ID, QINetMNLP
+from .runtime import Runtime, as_runtime
 from .sampling import allowed_mask
+from .stepper import Array
 from .stopping import is_word_char
 from .utf8 import char_safe_tail, sequence_length
 
-_ASCII_BOUNDARY = torch.tensor([not is_word_char(chr(b)) for b in range(128)] + [False] * 129)
+_ASCII_BOUNDARY = np.array([not is_word_char(chr(b)) for b in range(128)] + [False] * 129)
 _ASCII_BOUNDARY[0] = False  # NUL never counts
 
 
@@ -48,59 +51,70 @@ class _Beam:
 class _CausalRows:
     """Batched incremental decoding: one row per beam."""
 
-    def __init__(self, model: QINetMNLP, context: bytes) -> None:
+    def __init__(self, model: Runtime, context: bytes) -> None:
         self.model = model
-        out, self.state = model.prefill(torch.tensor([[CLS_ID, *context]]))
-        self.logits: Tensor = out["lm_logits"][:, -1]  # (1, 257)
+        out, self.state = model.prefill(np.array([[CLS_ID, *context]], dtype=np.int64))
+        self.logits: Array = out["lm_logits"][:, -1]  # (1, 257)
 
-    def advance(self, parents: list[int], next_bytes: list[int]) -> Tensor:
+    def advance(self, parents: list[int], next_bytes: list[int]) -> Array:
         self.state = self.state.select(parents)
-        self.logits = self.model.step(next_bytes, self.state)["lm_logits"]
+        self.logits = self.model.step(np.array(next_bytes, dtype=np.int64), self.state)["lm_logits"]
         return self.logits
 
 
 class _RecomputeRows:
     """Full recompute per step (legacy models)."""
 
-    def __init__(self, model: QINetMNLP, context: bytes) -> None:
+    def __init__(self, model: Runtime, context: bytes) -> None:
         self.model, self.rows = model, [list(context)]
         self.logits = self._run()
 
-    def _run(self) -> Tensor:
-        tokens = torch.tensor([[CLS_ID, *r] for r in self.rows])
-        logits: Tensor = self.model(tokens)["lm_logits"][:, -1]
-        return logits
+    def _run(self) -> Array:
+        tokens = np.array([[CLS_ID, *r] for r in self.rows], dtype=np.int64)
+        return self.model.forward(tokens)["lm_logits"][:, -1]
 
-    def advance(self, parents: list[int], next_bytes: list[int]) -> Tensor:
+    def advance(self, parents: list[int], next_bytes: list[int]) -> Array:
         self.rows = [self.rows[p] + [b] for p, b in zip(parents, next_bytes, strict=True)]
         self.logits = self._run()
         return self.logits
 
 
-@torch.inference_mode()
-def complete_word(model: QINetMNLP, context: bytes, n_items: int = 5, width: int = 8,
+def _log_softmax(z: Array) -> NDArray[np.float64]:
+    y = z.astype(np.float64)
+    y -= y.max(axis=-1, keepdims=True)
+    out: NDArray[np.float64] = y - np.log(np.exp(y).sum(axis=-1, keepdims=True))
+    return out
+
+
+def _logsumexp(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    top = z.max(axis=-1, keepdims=True)
+    out: NDArray[np.float64] = (top + np.log(np.exp(z - top).sum(axis=-1, keepdims=True)))[..., 0]
+    return out
+
+
+def complete_word(model: Any, context: bytes, n_items: int = 5, width: int = 8,
                   max_bytes: int = 24, cancelled: Callable[[], bool] | None = None) -> list[WordCandidate]:
     """Top `n_items` word completions after `context` (which ends with the typed prefix)."""
-    context = char_safe_tail(context, max_context_bytes(model) - max_bytes)
+    runtime = as_runtime(model)
+    context = char_safe_tail(context, max_context_bytes(runtime) - max_bytes)
     has_prefix = bool(context) and is_word_char(context.decode("utf-8", "replace")[-1])
-    rows = _RecomputeRows(model, context) if model.legacy else _CausalRows(model, context)
+    rows = _RecomputeRows(runtime, context) if runtime.legacy else _CausalRows(runtime, context)
     beams, finished = [_Beam(b"", 0.0)], dict[bytes, float]()
     logits = rows.logits
     for _ in range(max_bytes):
         if cancelled is not None and cancelled():
             break
-        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, 257)
-        base = torch.tensor([b.logp for b in beams])[:, None]  # (B, 1)
+        logp = _log_softmax(logits)  # (B, 257)
+        base = np.array([b.logp for b in beams])[:, None]  # (B, 1)
         pending = [b.pending() for b in beams]
-        ends = base[:, 0] + torch.logsumexp(logp[:, _ASCII_BOUNDARY], dim=1)  # (B,)
+        ends = base[:, 0] + _logsumexp(logp[:, _ASCII_BOUNDARY])  # (B,)
         for beam, pend, end in zip(beams, pending, ends.tolist(), strict=True):
             if not pend and (beam.data or has_prefix):
                 finished[beam.data] = end
-        allowed = torch.stack([allowed_mask(p) for p in pending]) & ~_ASCII_BOUNDARY
-        total = (base + logp).masked_fill(~allowed, -math.inf).flatten()
-        top = torch.topk(total, min(2 * width, int(allowed.sum())))
-        options = [(lp, i // logp.shape[1], i % logp.shape[1])
-                   for lp, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
+        allowed = np.stack([allowed_mask(p) for p in pending]) & ~_ASCII_BOUNDARY
+        total = np.where(allowed, base + logp, -math.inf).ravel()
+        top = np.argsort(-total, kind="stable")[:min(2 * width, int(allowed.sum()))]
+        options = [(float(total[i]), int(i) // logp.shape[1], int(i) % logp.shape[1]) for i in top]
         kept = [o for o in options if _keeps_word(beams[o[1]].data + bytes([o[2]]))][:width]
         bar = sorted(finished.values(), reverse=True)[n_items - 1] if len(finished) >= n_items else -math.inf
         if not kept or kept[0][0] < bar:
