@@ -67,6 +67,19 @@ def test_incremental_and_full_recompute_agree_within_the_window() -> None:
     assert Generation(fast, cfg).run() == Generation(slow, cfg).run()
 
 
+def test_language_logits_after_each_byte_match_the_full_forward() -> None:
+    """The decoder computes the language head lazily; it must still describe every byte pushed."""
+    model = tiny_model(4)
+    decoder = IncrementalDecoder(model)
+    decoder.reset(b"Ngai ")
+    for byte in "n\u0129 mwega".encode():
+        decoder.push(byte)
+        x = torch.tensor([[CLS_ID, *decoder.context]])
+        with torch.no_grad():
+            expected = model(x)["lang_logits"][0].numpy()
+        assert abs(decoder.lang_logits() - expected).max() <= 1e-4
+
+
 def test_window_overflow_re_prefills_keeping_cls_and_a_char_safe_tail() -> None:
     model = tiny_model(3)
     dec = IncrementalDecoder(model)  # window: [CLS] + 31 bytes, keeps 23 on overflow

@@ -13,9 +13,11 @@ from qinet_lsp.sampling import (
     allowed_mask,
     apply_top_k,
     apply_top_p,
+    compiled_sampler,
     filter_logits,
     rng_for,
     sample_next,
+    sample_numpy,
 )
 
 seeds = st.integers(0, 2**31 - 1)
@@ -121,6 +123,19 @@ def test_one_pass_sampler_matches_the_filtered_distribution(seed: int, k: int) -
     rng = rng_for(seed)
     draws = np.bincount([sample_next(logits, mask, cfg, rng) for _ in range(3000)], minlength=VOCAB_SIZE)
     assert np.abs(draws / 3000 - expected).max() < 0.04
+
+
+@given(seeds, st.floats(0.05, 3.0), st.integers(0, 300), st.floats(0.01, 1.0),
+       st.sampled_from([b"", b"\xc3", b"\xe2\x82", b"\xf0"]), st.floats(0.0, 0.999999))
+@settings(max_examples=300, deadline=None)
+def test_compiled_sampler_picks_the_same_byte_as_numpy(seed: int, temp: float, k: int, p: float,
+                                                        pending: bytes, u: float) -> None:
+    fast = compiled_sampler()
+    if fast is None:
+        pytest.skip("Numba is not installed")
+    logits, cfg, mask = _logits(seed), SamplingConfig(temp, k, p), allowed_mask(pending)
+    logits[seed % 7] = logits[seed % 11]  # ties, which a stable order must break the same way
+    assert fast(logits, mask, temp, k, p, u) == sample_numpy(logits, mask, cfg, u)
 
 
 @pytest.mark.parametrize("bad", [dict(temperature=-0.1), dict(top_k=-1), dict(top_p=0.0),

@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import CLS_ID
 from .runtime import Runtime, as_runtime
-from .stepper import Array, DecodeState, put_row
+from .stepper import Array, DecodeState, lang_logits, put_row
 from .utf8 import char_safe_tail
 
 REFILL_KEEP = 0.75  # fraction of the window kept when an overflowing window is re-prefilled
@@ -64,8 +64,9 @@ class IncrementalDecoder:
         self._bytes = bytearray()
         self._state: DecodeState | None = None
         self._logits: Array = np.zeros(0, dtype=np.float32)
-        self._lang: Array = np.zeros(0, dtype=np.float32)
+        self._lang: Array | None = None  # None: compute from the state when asked
         self._token = np.zeros(1, dtype=np.int64)
+        self._limit = limit
         self.prefills = 0  # how many parallel prefills ran (for tests and benchmarks)
 
     @property
@@ -83,14 +84,13 @@ class IncrementalDecoder:
     def push(self, byte: int) -> Array:
         if self._state is None:
             self.reset(b"")
-        if len(self._bytes) >= max_context_bytes(self.model):
+        if len(self._bytes) >= self._limit:
             return self.reset(char_safe_tail(bytes(self._bytes) + bytes([byte]), self.keep))
         assert self._state is not None
         self._token[0] = byte
-        out = self.model.step(self._token, self._state)
+        self._logits = self.model.next_logits(self._token, self._state)[0]
         self._bytes.append(byte)
-        self._logits = out["lm_logits"][0]
-        self._lang = out["lang_logits"][0]
+        self._lang = None
         return self._logits
 
     def feed(self, data: bytes) -> Array:
@@ -104,6 +104,12 @@ class IncrementalDecoder:
         return self._logits if self._state is not None else self.reset(b"")
 
     def lang_logits(self) -> Array:
+        if self._lang is None:
+            if self._state is None:
+                self.reset(b"")
+            assert self._state is not None
+            self._lang = lang_logits(self._state)[0]
+        assert self._lang is not None
         return self._lang
 
     def fork(self) -> IncrementalDecoder:
@@ -139,13 +145,13 @@ class BatchDecoder:
         full = [r for r, ctx in enumerate(self.contexts) if len(ctx) >= limit]
         tokens = np.asarray(data, dtype=np.int64)
         if not full:
-            self.logits = self.model.step(tokens, self.state)["lm_logits"]
+            self.logits = self.model.next_logits(tokens, self.state)
         else:
             rest = [r for r in range(len(data)) if r not in full]
             logits = self.logits.copy()
             if rest:
                 sub = self.state.select(rest)
-                logits[rest] = self.model.step(tokens[rest], sub)["lm_logits"]
+                logits[rest] = self.model.next_logits(tokens[rest], sub)
                 for k, r in enumerate(rest):
                     put_row(self.state, r, sub.select([k]))
             for r in full:

@@ -1,5 +1,8 @@
 """The decode step as one compiled kernel (Numba), for when per-operation overhead dominates.
 
+Also the sampler (``sample``): sampling.sample_next's rules as one loop, ~10x faster than
+NumPy's dozen calls on a 257-long vector.
+
 A step of the shipped model is ~0.5 M multiply-adds over cache-sized weights: NumPy spends
 more time dispatching its ~15 small operations per block than computing them. Here the
 whole step, all blocks and the next-byte head, is one loop nest compiled by Numba, which
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 
 AVAILABLE = False
 features_and_logits: Any = None
+sample: Any = None
 
 if os.environ.get("QINET_NO_JIT", "") not in ("", "0"):
     log.info("QINET_NO_JIT set: decoding with NumPy")
@@ -122,3 +126,43 @@ if AVAILABLE:
         return x, logits
 
     features_and_logits = _features_and_logits
+
+    @numba.njit(cache=True, nogil=True)  # type: ignore[misc,untyped-decorator]
+    def _sample(logits: Any, allowed: Any, temperature: float, top_k: int, top_p: float,
+                u: float) -> int:
+        # sampling.sample_next's rules, in the same order and with the same sums (no fastmath:
+        # the two must pick the same byte for the same draw u).
+        vocab = logits.shape[0]
+        z = np.empty(vocab, dtype=np.float64)
+        for v in range(vocab):
+            z[v] = np.float64(logits[v]) / temperature if allowed[v] else -np.inf
+        order = np.argsort(-z, kind="mergesort")  # stable: ties keep byte order
+        n = 0
+        while n < vocab and z[order[n]] > -np.inf:
+            n += 1
+        n = max(n, 1)
+        if 0 < top_k < n:  # ties with the k-th value stay
+            kth = z[order[top_k - 1]]
+            m = top_k
+            while m < n and z[order[m]] >= kth:
+                m += 1
+            n = m
+        top = z[order[0]]
+        cdf = np.empty(n, dtype=np.float64)
+        acc = 0.0
+        for i in range(n):
+            acc += np.exp(z[order[i]] - top)
+            cdf[i] = acc
+        if top_p < 1.0:  # keep while the mass before a byte is at most p
+            limit = top_p * cdf[n - 1]
+            m = 1
+            while m < n and cdf[m - 1] <= limit:
+                m += 1
+            n = m
+        target = u * cdf[n - 1]
+        i = 0
+        while i < n and cdf[i] <= target:
+            i += 1
+        return int(order[min(i, n - 1)])
+
+    sample = _sample

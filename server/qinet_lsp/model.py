@@ -257,6 +257,9 @@ class LegacyRuntime:
     def step(self, tokens: NDArray[np.int64], state: DecodeState) -> dict[str, Array]:
         raise RuntimeError("legacy (whole-sequence) models cannot decode incrementally")
 
+    def next_logits(self, tokens: NDArray[np.int64], state: DecodeState) -> Array:
+        raise RuntimeError("legacy (whole-sequence) models cannot decode incrementally")
+
 
 def _init_weights(m: nn.Module) -> None:
     if isinstance(m, nn.Conv1d | nn.Linear):

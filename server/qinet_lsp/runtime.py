@@ -37,6 +37,8 @@ class Runtime(Protocol):
 
     def step(self, tokens: Tokens, state: DecodeState) -> dict[str, Array]: ...
 
+    def next_logits(self, tokens: Tokens, state: DecodeState) -> Array: ...
+
 
 def as_runtime(model: Any) -> Runtime:
     """`model` itself if it is a Runtime, else its runtime() (a PyTorch QINetMNLP)."""
@@ -179,3 +181,7 @@ class NumpyModel:
 
     def step(self, tokens: Tokens, state: DecodeState) -> dict[str, Array]:
         return stepper.step(np.asarray(tokens, dtype=np.int64), state)
+
+    def next_logits(self, tokens: Tokens, state: DecodeState) -> Array:
+        """step() for decoding: only the next-byte logits (B, 257); see stepper.lang_logits."""
+        return stepper.advance(tokens, state)[1]

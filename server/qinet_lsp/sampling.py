@@ -1,4 +1,4 @@
-"""Next-byte selection from the last position's logits (NumPy; a few µs per byte).
+"""Next-byte selection from the last position's logits (NumPy, or one compiled loop).
 
 Order of operations (each rule is one small function, so each can be tested alone):
 mask [CLS] and every byte that would make the output invalid UTF-8 -> temperature
@@ -9,9 +9,12 @@ in one pass over the sorted logits (the tests check it against the separate func
 
 from __future__ import annotations
 
+import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +55,7 @@ def _mask_for(ranges: tuple[tuple[int, int], ...]) -> Mask:
     return mask  # [CLS] (256) is never in a byte range, so it is never allowed
 
 
+@lru_cache(maxsize=1024)
 def allowed_mask(pending: bytes) -> Mask:
     """(257,) bool: the bytes that may follow `pending` (an unfinished UTF-8 character)."""
     return _mask_for(allowed_next_bytes(pending))
@@ -99,22 +103,39 @@ def filter_logits(logits: Floats, allowed: Mask, cfg: SamplingConfig) -> Floats:
 
 def sample_next(logits: Floats, allowed: Mask, cfg: SamplingConfig,
                 rng: np.random.Generator | None) -> int:
-    """Pick the next token from one position's logits (257,)."""
-    z = np.where(allowed, logits, -np.inf)
+    """Pick the next token from one position's logits (257,). The compiled sampler (kernels.py)
+    runs the same steps with the same sums when Numba is there; `sample_numpy` otherwise."""
     if cfg.temperature < GREEDY_BELOW or rng is None:  # greedy
-        return int(np.argmax(z))
-    z = z.astype(np.float64) / cfg.temperature
+        return int(np.argmax(np.where(allowed, logits, -np.inf)))
+    u = rng.random()
+    fast = compiled_sampler()
+    if fast is not None:
+        return int(fast(logits, allowed, float(cfg.temperature), int(cfg.top_k), float(cfg.top_p), u))
+    return sample_numpy(logits, allowed, cfg, u)
+
+
+def sample_numpy(logits: Floats, allowed: Mask, cfg: SamplingConfig, u: float) -> int:
+    """One pass over the sorted logits; `u` is the uniform draw in [0, 1)."""
+    z = np.where(allowed, logits, -np.inf).astype(np.float64) / cfg.temperature
     order = np.argsort(-z, kind="stable")
     zs = z[order]
     n = int(np.count_nonzero(zs > -np.inf)) or 1  # the allowed tokens come first
     if 0 < cfg.top_k < n:  # ties with the k-th value stay
         n = int(np.searchsorted(-zs[:n], -zs[cfg.top_k - 1], side="right"))
-    probs = np.exp(zs[:n] - zs[0])
-    probs /= probs.sum()
-    if cfg.top_p < 1.0:
-        before = np.cumsum(probs) - probs
-        n = max(1, int(np.searchsorted(before, cfg.top_p, side="right")))
-        probs = probs[:n]
-    cdf = np.cumsum(probs)
-    i = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    cdf = np.cumsum(np.exp(zs[:n] - zs[0]))  # unnormalised: cdf[-1] is the total
+    if cfg.top_p < 1.0:  # keep while the mass strictly before a token is at most p
+        n = 1 + int(np.searchsorted(cdf[:n - 1], cfg.top_p * cdf[-1], side="right"))
+        cdf = cdf[:n]
+    i = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
     return int(order[min(i, n - 1)])
+
+
+_sampler: list[Callable[..., Any] | None] = []  # [] until kernels.py was imported
+
+
+def compiled_sampler() -> Callable[..., Any] | None:
+    """The compiled sampler (imports Numba on first use), or None without Numba."""
+    if not _sampler:
+        kernels = importlib.import_module(f"{__package__}.kernels")
+        _sampler.append(kernels.sample if kernels.AVAILABLE else None)
+    return _sampler[0]

@@ -139,9 +139,11 @@ def compiled_kernel() -> Callable[..., Any] | None:
     return _kernel[0]
 
 
-def step(tokens: NDArray[np.int64], state: DecodeState, compiled: bool | None = None) -> dict[str, Array]:
-    """Consume one token per row (B,), updating `state` in place. `compiled`: use the
-    compiled kernel (None: when available), else the reference NumPy code."""
+def advance(tokens: NDArray[np.int64], state: DecodeState,
+            compiled: bool | None = None) -> tuple[Array, Array]:
+    """Consume one token per row (B,), updating `state` in place: (features (B, d), next-byte
+    logits (B, 257)). `compiled`: use the compiled kernel (None: when available), else the
+    reference NumPy code. The language and boundary heads are left to lang_logits()/step()."""
     w, pos = state.weights, state.pos
     if tokens.shape != pos.shape:
         raise ValueError(f"one token per row: got {tokens.shape[0]} for {pos.shape[0]} rows")
@@ -158,8 +160,21 @@ def step(tokens: NDArray[np.int64], state: DecodeState, compiled: bool | None = 
         logits = h @ w.lm
     state.feat_sum += h
     state.pos = pos + 1
-    out = {"lm_logits": logits,
-           "lang_logits": state.feat_sum @ w.lang / state.pos[:, None].astype(np.float32) + w.lang_b}
+    return h, logits
+
+
+def lang_logits(state: DecodeState) -> Array:
+    """(B, n_langs): the causal language head after everything the state has seen."""
+    w = state.weights
+    mean = state.feat_sum / state.pos[:, None].astype(np.float32)
+    return np.asarray(mean @ w.lang + w.lang_b, dtype=np.float32)
+
+
+def step(tokens: NDArray[np.int64], state: DecodeState, compiled: bool | None = None) -> dict[str, Array]:
+    """advance() plus every head: lm_logits, lang_logits and (if the model has it) boundary_logits."""
+    h, logits = advance(tokens, state, compiled)
+    w = state.weights
+    out = {"lm_logits": logits, "lang_logits": lang_logits(state)}
     if w.boundary is not None and w.boundary_b is not None:
         out["boundary_logits"] = h @ w.boundary + w.boundary_b
     return out

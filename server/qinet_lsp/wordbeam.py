@@ -58,7 +58,7 @@ class _CausalRows:
 
     def advance(self, parents: list[int], next_bytes: list[int]) -> Array:
         self.state = self.state.select(parents)
-        self.logits = self.model.step(np.array(next_bytes, dtype=np.int64), self.state)["lm_logits"]
+        self.logits = self.model.next_logits(np.array(next_bytes, dtype=np.int64), self.state)
         return self.logits
 
 
