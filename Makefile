@@ -53,7 +53,7 @@ typecheck: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python benchmarks/decode_speed.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
