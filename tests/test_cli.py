@@ -86,3 +86,19 @@ def test_eval_reports_bits_per_byte_as_json(tiny_checkpoint: Path, tmp_path: Pat
     assert 3.0 < report["bits_per_byte"] < 14.0
     assert set(report["files"][0]["language_accuracy"]) == {"16", "64", "256"}
     assert report["files"][0]["keystrokes"]["characters"] == 40
+
+
+def test_tune_window_writes_the_best_window_and_eval_then_uses_it(tiny_checkpoint: Path,
+                                                                  tmp_path: Path) -> None:
+    import json
+
+    text = tmp_path / "held-out.txt"
+    text.write_text("Ngai nĩ mwega. The cat sat on the mat. " * 12, encoding="utf-8")
+    res = run("tune-window", str(tiny_checkpoint), str(text), "--write", "--json")
+    assert res.returncode == 0, res.stderr.decode()
+    best = json.loads(res.stdout)["results"][0]
+    info = json.loads(run("info", str(tiny_checkpoint)).stdout)
+    assert (info["config"]["context_bytes"], info["config"]["refill_bytes"]) == (
+        best["context_bytes"], best["refill_bytes"])
+    report = json.loads(run("eval", str(text), "--checkpoint", str(tiny_checkpoint), "--json").stdout)
+    assert abs(report["bits_per_byte"] - best["bits_per_byte"]) < 1e-3

@@ -6,7 +6,15 @@ import math
 
 import torch
 
-from qinet_lsp.evaluation import _logprobs_by_decoder, bits_per_byte, byte_logprobs
+from qinet_lsp.decoding import IncrementalDecoder, max_context_bytes
+from qinet_lsp.evaluation import (
+    _logprobs_by_decoder,
+    bits_per_byte,
+    byte_logprobs,
+    tune_window,
+    window_candidates,
+    with_window,
+)
 
 from .conftest import tiny_model
 
@@ -52,3 +60,32 @@ def test_keystroke_savings_count_accepted_words(trained_checkpoint) -> None:  # 
     result = keystroke_savings(model, "The cat sat on the mat. The dog sat on the log.")
     assert result["characters"] == 47
     assert 0 < result["keystrokes"] < 47 and result["saved"] > 0.2
+
+
+def test_a_configured_window_is_what_scoring_and_the_decoder_use() -> None:
+    """A checkpoint can say it reads best in shorter windows: scoring must replay exactly the
+    windows the decoder then uses (context 20, refill from 8, not 31 and 23)."""
+    model = with_window(tiny_model(1), 20, 8)
+    decoder = IncrementalDecoder(model)
+    assert (max_context_bytes(model), decoder.keep) == (20, 8)
+    data = "Mũndũ nĩ mwega 🙂 na nĩ mũthingu; the end.\n".encode() * 3
+    torch.testing.assert_close(byte_logprobs(model, data), _logprobs_by_decoder(model, data),
+                               atol=1e-3, rtol=0)
+    decoder.reset(b"")
+    for byte in data:
+        decoder.push(byte)
+        assert len(decoder.context) <= 20
+    assert not torch.allclose(byte_logprobs(tiny_model(1), data), byte_logprobs(model, data))
+
+
+def test_tune_window_ranks_every_candidate_and_restores_the_model() -> None:
+    model = tiny_model(3)
+    data = ("the cat sat on the mat; " * 12).encode()
+    results = tune_window(model, [data])
+    assert [r["bits_per_byte"] for r in results] == sorted(r["bits_per_byte"] for r in results)
+    assert {(r["context_bytes"], r["refill_bytes"]) for r in results} == set(window_candidates(32))
+    assert (model.config.context_bytes, model.config.refill_bytes) == (0, 0)
+    for r in results:
+        scored = bits_per_byte(with_window(tiny_model(3), int(r["context_bytes"]),
+                                           int(r["refill_bytes"])), data)
+        assert abs(scored - r["bits_per_byte"]) < 1e-4

@@ -77,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="also simulate typing the first N characters of each file with greedy "
                         "ghost text and report the keystrokes saved")
 
+    w = sub.add_parser("tune-window", help="measure which decoding window (context and refill "
+                       "bytes) reads a checkpoint best on held-out text; --write stores the best")
+    w.add_argument("checkpoint")
+    w.add_argument("files", nargs="+", metavar="FILE", help="held-out text (not training text)")
+    w.add_argument("--max-bytes", type=int, default=200_000,
+                   help="score at most this many bytes of each file (default 200000)")
+    w.add_argument("--write", action="store_true", help="store the best window in the checkpoint")
+    w.add_argument("--json", action="store_true")
+
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint", nargs="?", default=None)
     return p
@@ -101,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "tune-window":
+            return _tune_window(args)
         if args.command == "info":
             return _info(args)
     except CheckpointError as exc:
@@ -119,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.start_tcp(args.host, args.port)
     else:
         server.start_io()
-    return 0
+    return server.exit_code
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -195,6 +206,33 @@ def _eval(args: argparse.Namespace) -> int:
                 extra += f"\tkeystrokes saved {f['keystrokes']['saved']:.1%}"  # type: ignore[index]
             sys.stdout.write(f"{f['bits_per_byte']}\t{f['bytes']}\t{f['path']}{extra}\n")
         sys.stdout.write(f"{overall}\t{total_bytes}\toverall\n")
+    return 0
+
+
+def _tune_window(args: argparse.Namespace) -> int:
+    from .checkpoint import save_checkpoint
+    from .evaluation import tune_window, with_window
+
+    loaded = load_checkpoint(args.checkpoint)
+    texts = [Path(name).read_bytes()[: args.max_bytes] for name in args.files]
+    before = loaded.model.config
+    results = tune_window(loaded.model, texts)
+    best = results[0]
+    current = next((r for r in results if (r["context_bytes"], r["refill_bytes"])
+                    == (before.window_bytes, before.refill_keep)), None)
+    if args.json:
+        sys.stdout.write(json.dumps({"checkpoint": loaded.path, "bytes": sum(map(len, texts)),
+                                     "current": current, "results": results}, indent=2) + "\n")
+    else:
+        sys.stdout.write("context_bytes\trefill_bytes\tbits_per_byte\n")
+        for r in results:
+            sys.stdout.write(f"{r['context_bytes']}\t{r['refill_bytes']}\t{r['bits_per_byte']:.4f}\n")
+    if args.write:
+        with_window(loaded.model, int(best["context_bytes"]), int(best["refill_bytes"]))
+        meta = {**loaded.metadata, "window_tuned_on": [Path(n).name for n in args.files]}
+        save_checkpoint(args.checkpoint, loaded.model, loaded.languages, meta)
+        log.info("wrote %s: windows of %d bytes, refilled from the last %d", args.checkpoint,
+                    best["context_bytes"], best["refill_bytes"])
     return 0
 
 

@@ -21,6 +21,11 @@ class ModelConfig:
     se_reduction: int = 8
     boundary_head: bool = True
     semantics: str = "causal"
+    # How the model is read when decoding (not its shape; chosen by measurement, see
+    # benchmarks/window_sweep.py): a window holds [CLS] + at most `context_bytes` bytes
+    # (0: max_len - 1); a full window restarts from its last `refill_bytes` (0: 3/4 of it).
+    context_bytes: int = 0
+    refill_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.semantics not in SEMANTICS:
@@ -29,6 +34,20 @@ class ModelConfig:
             raise ValueError(f"invalid model size in {self}")
         if not self.dilations or min(self.dilations) < 1:
             raise ValueError(f"dilations must be positive, got {self.dilations}")
+        if not 0 <= self.context_bytes <= self.max_len - 1:
+            raise ValueError(f"context_bytes must be 0..{self.max_len - 1}, got {self.context_bytes}")
+        if not 0 <= self.refill_bytes < self.window_bytes:
+            raise ValueError(f"refill_bytes must be 0..{self.window_bytes - 1}, got {self.refill_bytes}")
+
+    @property
+    def window_bytes(self) -> int:
+        """The most bytes a decoding window holds after [CLS]."""
+        return self.context_bytes or self.max_len - 1
+
+    @property
+    def refill_keep(self) -> int:
+        """Bytes kept when a full decoding window is re-prefilled."""
+        return self.refill_bytes or min(self.window_bytes - 1, int(self.window_bytes * 0.75))
 
     @property
     def receptive_field(self) -> int:

@@ -1,11 +1,12 @@
 """Decoders: feed bytes, get next-byte logits, within the model's context window.
 
-The window is ``[CLS]`` plus at most ``max_len - 1`` bytes, so every position the model sees
-is one it was trained on. ``IncrementalDecoder`` advances with ``model.step()`` (O(1) per
-byte); when the window is full it re-prefills ``[CLS]`` plus the last ``keep`` bytes (never
-starting mid-character), so a long stream costs one parallel prefill every
-``max_len - 1 - keep`` bytes. ``RecomputeDecoder`` runs the whole window for every byte: it
-is what legacy checkpoints need, and the baseline the benchmark compares against.
+The window is ``[CLS]`` plus at most ``config.window_bytes`` bytes (``max_len - 1`` unless the
+checkpoint says fewer), so every position the model sees is one it was trained on.
+``IncrementalDecoder`` advances with ``model.step()`` (O(1) per byte); when the window is full
+it re-prefills ``[CLS]`` plus the last ``keep`` bytes (``config.refill_keep``; never starting
+mid-character), so a long stream costs one parallel prefill every ``window_bytes - keep``
+bytes. ``RecomputeDecoder`` runs the whole window for every byte: it is what legacy
+checkpoints need, and the baseline the benchmark compares against.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from .runtime import Runtime, as_runtime
 from .stepper import Array, DecodeState, lang_logits, put_row
 from .utf8 import char_safe_tail
 
-REFILL_KEEP = 0.75  # fraction of the window kept when an overflowing window is re-prefilled
 BULK_FEED = 48  # feeding more bytes than this at once re-prefills instead of stepping
 
 
@@ -44,7 +44,7 @@ class Decoder(Protocol):
 
 def max_context_bytes(model: Any) -> int:
     """The most bytes a window holds after [CLS] (model: a Runtime or a PyTorch model)."""
-    return int(model.config.max_len) - 1
+    return int(model.config.window_bytes)
 
 
 def _tokens(context: bytes | bytearray) -> np.ndarray:
@@ -60,7 +60,7 @@ class IncrementalDecoder:
     def __init__(self, model: Any, keep: int | None = None) -> None:
         self.model = as_runtime(model)
         limit = max_context_bytes(model)
-        self.keep = min(limit - 1, keep if keep is not None else int(limit * REFILL_KEEP))
+        self.keep = min(limit - 1, keep if keep is not None else int(model.config.refill_keep))
         self._bytes = bytearray()
         self._state: DecodeState | None = None
         self._logits: Array = np.zeros(0, dtype=np.float32)

@@ -1,7 +1,7 @@
 """Strictly causal scoring: bits per byte with exactly the windows the decoder uses.
 
-``IncrementalDecoder`` reads a stream in windows of at most ``max_len - 1`` bytes after
-``[CLS]``; when a window is full it restarts from the last ``keep`` bytes. Scoring replays
+``IncrementalDecoder`` reads a stream in windows of at most ``config.window_bytes`` bytes after
+``[CLS]``; when a window is full it restarts from the last ``config.refill_keep`` bytes. Scoring replays
 that policy with one parallel forward per window, so each byte is predicted from the same
 context the server would give it — and nothing after it.
 """
@@ -9,6 +9,7 @@ context the server would give it — and nothing after it.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -54,6 +55,40 @@ def _logprobs_by_decoder(model: QINetMNLP, data: bytes) -> Tensor:
 
 def bits_per_byte(model: QINetMNLP, data: bytes) -> float:
     return float(-byte_logprobs(model, data).mean()) if data else float("nan")
+
+
+def window_candidates(max_len: int) -> list[tuple[int, int]]:
+    """(context_bytes, refill_bytes) pairs worth measuring: the full window and 3/4 and 1/2 of
+    it, each refilled from 1/4, 1/2 or 3/4 of itself."""
+    full = max_len - 1
+    limits = sorted({full, max(2, full * 3 // 4), max(2, full // 2)}, reverse=True)
+    return [(limit, keep) for limit in limits
+            for keep in sorted({max(1, limit // 4), max(1, limit // 2), max(1, limit * 3 // 4)})]
+
+
+def tune_window(model: QINetMNLP, texts: list[bytes],
+                candidates: list[tuple[int, int]] | None = None) -> list[dict[str, float]]:
+    """Bits per byte over `texts` (byte-weighted) for each decoding window, best first. The
+    model's config is restored afterwards; apply the winner with with_window()."""
+    if model.legacy:
+        raise ValueError("a legacy (whole-sequence) model reads its full window; nothing to tune")
+    original, total = model.config, sum(len(t) for t in texts)
+    results = []
+    try:
+        for limit, keep in candidates or window_candidates(original.max_len):
+            model.config = replace(original, context_bytes=limit, refill_bytes=keep)
+            bits = sum(float(-byte_logprobs(model, t).sum()) for t in texts if t)
+            results.append({"context_bytes": limit, "refill_bytes": keep,
+                            "bits_per_byte": bits / total if total else float("nan")})
+    finally:
+        model.config = original
+    return sorted(results, key=lambda r: r["bits_per_byte"])
+
+
+def with_window(model: QINetMNLP, context_bytes: int, refill_bytes: int) -> QINetMNLP:
+    """`model` reading windows of `context_bytes` refilled from `refill_bytes` (in place)."""
+    model.config = replace(model.config, context_bytes=context_bytes, refill_bytes=refill_bytes)
+    return model
 
 
 @torch.inference_mode()
