@@ -8,6 +8,7 @@ context the server would give it — and nothing after it.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 
@@ -18,6 +19,8 @@ from torch import Tensor
 from .decoding import IncrementalDecoder, make_decoder, max_context_bytes
 from .model import CLS_ID, QINetMNLP
 from .utf8 import char_safe_tail
+
+log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
@@ -80,6 +83,8 @@ def tune_window(model: QINetMNLP, texts: list[bytes],
             bits = sum(float(-byte_logprobs(model, t).sum()) for t in texts if t)
             results.append({"context_bytes": limit, "refill_bytes": keep,
                             "bits_per_byte": bits / total if total else float("nan")})
+            log.info("windows of %d bytes refilled from %d: %.4f bits/byte", limit, keep,
+                     results[-1]["bits_per_byte"])
     finally:
         model.config = original
     return sorted(results, key=lambda r: r["bits_per_byte"])
