@@ -144,7 +144,11 @@ _CORRUPT = ("{path} could not be read: it is truncated, corrupt or not a PyTorch
 
 
 def _require_file(path: Path) -> None:
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long, or one the system cannot take
+        found = False
+    if not found:
         raise CheckpointError(f"checkpoint not found: {path}\n{HINT}check the path, or leave the "
                               "setting empty to use the shipped default model.")
 
@@ -156,7 +160,8 @@ def _read(path: Path, map_location: str) -> dict[str, Any]:
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for bad files; none may escape raw
-        if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc):
+        if isinstance(exc, pickle.UnpicklingError) and ("Unsupported global" in str(exc) or
+                                                        "Weights only load failed" in str(exc)):
             raise CheckpointError(_UNSAFE.format(path=path)) from exc
         raise CheckpointError(_CORRUPT.format(path=path, why=_first(exc))) from exc
     if not isinstance(blob, dict):
@@ -204,7 +209,12 @@ def _from_legacy(blob: dict[str, Any]) -> LoadedModel[QINetMNLP]:
     if not isinstance(state, dict) or "embed.weight" not in state:
         raise CheckpointError("the original-format checkpoint has no `embed.weight` tensor.\n"
                               f"{HINT}it does not look like a QINetMNLP model.")
-    config = infer_legacy_config(state)
+    try:
+        config = infer_legacy_config(state)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise CheckpointError(f"the original-format checkpoint's tensors do not form a QINetMNLP "
+                              f"model ({type(exc).__name__}: {str(exc)[:200]}).\n{HINT}it may be "
+                              "from another model or damaged; re-train or re-export it.") from exc
     model = _build(config, state)
     meta = {k: v for k, v in blob.items() if k in ("epoch", "val_loss")}
     return LoadedModel(model, _legacy_languages(blob, config.n_langs), meta, kind="legacy")

@@ -76,8 +76,13 @@ def without_following_text(text: str, after: str) -> str:
     return text
 
 
+class InjectedFault(RuntimeError):
+    """Raised on purpose by the test-only fault injection."""
+
+
 class Engine:
-    def __init__(self, on_status: Callable[[Status], None] | None = None) -> None:
+    def __init__(self, on_status: Callable[[Status], None] | None = None,
+                 fault_inject: str = "") -> None:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="qinet-model")
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="qinet-load")
         self._loaded: LoadedModel[Runtime] | None = None
@@ -85,6 +90,7 @@ class Engine:
         self._active: dict[tuple[str, str], threading.Event] = {}
         self._on_status = on_status or (lambda s: None)
         self._wanted = ""
+        self._fault_inject = fault_inject  # tests: work for a document whose URI has it fails
         self.status = Status("loading", "no model yet")
         self.stats = {"prefills": 0, "steps": 0}
 
@@ -104,7 +110,12 @@ class Engine:
         try:
             loaded = load_runtime(path)
             warm_up(loaded.model)
-        except CheckpointError as exc:
+        except Exception as exc:  # whatever the file does, the loader must report it
+            if not isinstance(exc, CheckpointError):
+                log.warning("loading %s failed", path, exc_info=True)
+                exc = CheckpointError(f"{path} could not be loaded ({type(exc).__name__}: "
+                                      f"{str(exc)[:200]}).\n---> HINT: check the file, or "
+                                      "leave the setting empty to use the shipped default model.")
             if path == self._wanted:
                 keep = f" Still using {Path(self._loaded.path).name}." if self._loaded else ""
                 self._set_status(Status("error", f"{exc}{keep}", path))
@@ -135,6 +146,8 @@ class Engine:
             older.set()  # a newer request for this document supersedes it
         event = threading.Event()
         self._active[key] = event
+        if self._fault_inject and self._fault_inject in doc:
+            fn = _failing_after(fn)
         try:
             return await asyncio.wrap_future(self._worker.submit(fn, event.is_set))
         except asyncio.CancelledError:
@@ -245,6 +258,14 @@ class Engine:
             event.set()
         self._worker.shutdown(wait=False, cancel_futures=True)
         self._loader.shutdown(wait=False, cancel_futures=True)
+
+
+def _failing_after(fn: Callable[[Cancelled], T]) -> Callable[[Cancelled], T]:
+    """`fn`, then an exception (test-only fault injection, on the worker thread)."""
+    def run(cancelled: Cancelled) -> T:
+        fn(cancelled)
+        raise InjectedFault("injected fault (QINET_LSP_FAULT_INJECT), for tests")
+    return run
 
 
 def warm_up(model: Runtime) -> None:

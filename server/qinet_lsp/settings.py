@@ -128,8 +128,10 @@ def _check(value: Any, typ: Any, meta: Any, path: str) -> tuple[Any, str | None]
         if isinstance(value, float) and value.is_integer():
             value, ok = int(value), True
     elif typ is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        value = float(value) if ok else value
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and isinstance(value, int) and abs(value) < 2**1000:
+            value = float(value)  # (a larger integer stays one: the range check refuses it)
+        ok = ok and (isinstance(value, int) or math.isfinite(value))
     else:
         ok = isinstance(value, str)
     if not ok:
