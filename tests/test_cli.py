@@ -96,9 +96,11 @@ def test_tune_window_writes_the_best_window_and_eval_then_uses_it(tiny_checkpoin
     text.write_text("Ngai nĩ mwega. The cat sat on the mat. " * 12, encoding="utf-8")
     res = run("tune-window", str(tiny_checkpoint), str(text), "--write", "--json")
     assert res.returncode == 0, res.stderr.decode()
-    best = json.loads(res.stdout)["results"][0]
+    report = json.loads(res.stdout)
+    best = report["chosen"]
+    assert best["bits_per_byte"] <= report["results"][0]["bits_per_byte"] + 0.002
     info = json.loads(run("info", str(tiny_checkpoint)).stdout)
     assert (info["config"]["context_bytes"], info["config"]["refill_bytes"]) == (
         best["context_bytes"], best["refill_bytes"])
-    report = json.loads(run("eval", str(text), "--checkpoint", str(tiny_checkpoint), "--json").stdout)
-    assert abs(report["bits_per_byte"] - best["bits_per_byte"]) < 1e-3
+    scored = json.loads(run("eval", str(text), "--checkpoint", str(tiny_checkpoint), "--json").stdout)
+    assert abs(scored["bits_per_byte"] - best["bits_per_byte"]) < 1e-3

@@ -11,6 +11,7 @@ from qinet_lsp.evaluation import (
     _logprobs_by_decoder,
     bits_per_byte,
     byte_logprobs,
+    choose_window,
     tune_window,
     window_candidates,
     with_window,
@@ -89,3 +90,12 @@ def test_tune_window_ranks_every_candidate_and_restores_the_model() -> None:
         scored = bits_per_byte(with_window(tiny_model(3), int(r["context_bytes"]),
                                            int(r["refill_bytes"])), data)
         assert abs(scored - r["bits_per_byte"]) < 1e-4
+
+
+def test_choose_window_takes_the_cheapest_of_the_nearly_best() -> None:
+    results = [{"context_bytes": 383, "refill_bytes": 287, "bits_per_byte": 2.1936},
+               {"context_bytes": 383, "refill_bytes": 95, "bits_per_byte": 2.1945},
+               {"context_bytes": 255, "refill_bytes": 63, "bits_per_byte": 2.1973},
+               {"context_bytes": 511, "refill_bytes": 383, "bits_per_byte": 2.2106}]
+    assert choose_window(results)["refill_bytes"] == 95
+    assert choose_window(results, tolerance=0.0)["refill_bytes"] == 287

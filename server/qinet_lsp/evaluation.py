@@ -90,6 +90,15 @@ def tune_window(model: QINetMNLP, texts: list[bytes],
     return sorted(results, key=lambda r: r["bits_per_byte"])
 
 
+def choose_window(results: list[dict[str, float]], tolerance: float = 0.002) -> dict[str, float]:
+    """Of the windows within `tolerance` bits/byte of the best (below what separates runs), the
+    one that re-prefills least per byte decoded (refill_bytes / (context_bytes - refill_bytes))."""
+    best = min(r["bits_per_byte"] for r in results)
+    near = [r for r in results if r["bits_per_byte"] <= best + tolerance]
+    return min(near, key=lambda r: (r["refill_bytes"] / (r["context_bytes"] - r["refill_bytes"]),
+                                    r["bits_per_byte"]))
+
+
 def with_window(model: QINetMNLP, context_bytes: int, refill_bytes: int) -> QINetMNLP:
     """`model` reading windows of `context_bytes` refilled from `refill_bytes` (in place)."""
     model.config = replace(model.config, context_bytes=context_bytes, refill_bytes=refill_bytes)
