@@ -4,11 +4,12 @@
 
 Prints a Markdown table (medians of --repeats runs). Both decoders run the same model,
 prompt, sampler and seed, interleaved in one process, so they see the same machine load.
-Everything runs on one thread (set before NumPy is imported). Rows marked "window 4097"
-use an untrained model of the same width and depth whose max_len is 4097, so the
-4096-byte context is really read (the shipped model's window is max_len - 1 bytes; longer
-contexts are cut to it). The batch rows sample 3 candidates of 64 bytes as one batch
-(the server's way) and one after another.
+Everything runs on one thread (set before NumPy is imported). Rows marked "window 4096"
+use an untrained model of the same width and depth whose max_len is 4097, read with its full
+window, so the 4096-byte context is really read (the shipped model reads windows of its
+config's window_bytes; longer contexts are cut to them, and a full window is re-prefilled
+from its last refill_keep bytes, which the step() column includes). The batch rows sample
+3 candidates of 64 bytes as one batch (the server's way) and one after another.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any  # noqa: E402
 
 from qinet_lsp import kernels  # noqa: E402
 from qinet_lsp.checkpoint import load_runtime  # noqa: E402
+from qinet_lsp.config import ModelConfig  # noqa: E402
 from qinet_lsp.decoding import Decoder, IncrementalDecoder, RecomputeDecoder  # noqa: E402
 from qinet_lsp.defaults import default_checkpoint_path  # noqa: E402
 from qinet_lsp.engine import warm_up  # noqa: E402
@@ -62,7 +64,7 @@ def bench_contexts(model: Runtime, label: str, contexts: list[int], repeats: int
             results["recompute"].append(measure(RecomputeDecoder(model), context, n_slow))
         step_bps = statistics.median(r[1] for r in results["step"])
         slow_bps = statistics.median(r[1] for r in results["recompute"])
-        rows.append({"model": label, "context": ctx, "read": min(ctx, model.config.max_len - 1),
+        rows.append({"model": label, "context": ctx, "read": min(ctx, model.config.window_bytes),
                      "step_bps": step_bps, "recompute_bps": slow_bps,
                      "prefill_ms": statistics.median(r[0] for r in results["step"])})
     return rows
@@ -94,19 +96,21 @@ def run(checkpoint: str, repeats: int) -> dict[str, Any]:
     assert isinstance(model, NumpyModel), "the decode benchmark needs a causal checkpoint"
     warm_up(model)
     cfg = model.config
-    long_model = NumpyModel(replace(cfg, max_len=4097), _long_state(model, 4097))
+    long_cfg = replace(cfg, max_len=4097, context_bytes=0, refill_bytes=0)  # the full window
+    long_model = NumpyModel(long_cfg, _long_state(long_cfg))
     warm_up(long_model)
     return {
-        "model": {"d_model": cfg.d_model, "dilations": list(cfg.dilations), "max_len": cfg.max_len},
+        "model": {"d_model": cfg.d_model, "dilations": list(cfg.dilations), "max_len": cfg.max_len,
+                  "window_bytes": cfg.window_bytes, "refill_keep": cfg.refill_keep},
         "kernel": "numba" if kernels.AVAILABLE else "numpy", "threads": 1, "repeats": repeats,
-        "contexts": bench_contexts(model, f"shipped (window {cfg.max_len - 1})", [64, 256, 1024, 4096],
+        "contexts": bench_contexts(model, f"shipped (window {cfg.window_bytes})", [64, 256, 1024, 4096],
                                    repeats)
-        + bench_contexts(long_model, "window 4097", [64, 256, 1024, 4096], repeats),
+        + bench_contexts(long_model, "window 4096 (untrained)", [64, 256, 1024, 4096], repeats),
         "batch": bench_batch(model, repeats),
     }
 
 
-def _long_state(model: NumpyModel, max_len: int) -> dict[str, Any]:
+def _long_state(cfg: ModelConfig) -> dict[str, Any]:
     """Untrained weights of the same shape with a longer position grid, so the 4096-byte rows
     read a real window (their text is noise; only their speed matters)."""
     import torch
@@ -114,12 +118,13 @@ def _long_state(model: NumpyModel, max_len: int) -> dict[str, Any]:
     from qinet_lsp.model import QINetMNLP
 
     torch.manual_seed(0)
-    return QINetMNLP(replace(model.config, max_len=max_len)).eval().numpy_state()
+    return QINetMNLP(cfg).eval().numpy_state()
 
 
 def table(res: dict[str, Any]) -> list[str]:
     m = res["model"]
-    lines = [f"model: {m['d_model']} wide, dilations {m['dilations']}, max_len {m['max_len']}; "
+    lines = [f"model: {m['d_model']} wide, dilations {m['dilations']}, max_len {m['max_len']}, "
+             f"windows of {m['window_bytes']} bytes refilled from {m['refill_keep']}; "
              f"{res['kernel']} step kernel, {res['threads']} thread; medians of {res['repeats']}", "",
              "| model | context bytes | bytes the model reads | step() B/s | recompute B/s | speed-up "
              "| prefill ms |", "|---|---:|---:|---:|---:|---:|---:|"]
