@@ -1,4 +1,5 @@
-"""`qinet-lsp` command line: serve (the default: LSP on stdio), generate, train, eval, info."""
+"""`qinet-lsp` command line: serve (the default: LSP on stdio), generate, train, eval,
+tune-window, average, info."""
 
 from __future__ import annotations
 
@@ -87,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--write", action="store_true", help="store the best window in the checkpoint")
     w.add_argument("--json", action="store_true")
 
+    a = sub.add_parser("average", help="average the weights of several saves of one training run")
+    a.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
+    a.add_argument("--out", required=True)
+
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint", nargs="?", default=None)
     return p
@@ -113,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         if args.command == "tune-window":
             return _tune_window(args)
+        if args.command == "average":
+            return _average(args)
         if args.command == "info":
             return _info(args)
     except CheckpointError as exc:
@@ -236,6 +243,16 @@ def _tune_window(args: argparse.Namespace) -> int:
         save_checkpoint(args.checkpoint, loaded.model, loaded.languages, meta)
         log.info("wrote %s: windows of %d bytes, refilled from the last %d", args.checkpoint,
                     best["context_bytes"], best["refill_bytes"])
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from .averaging import average_checkpoints
+    from .checkpoint import save_checkpoint
+
+    averaged = average_checkpoints(args.checkpoints)
+    save_checkpoint(args.out, averaged.model, averaged.languages, averaged.metadata)
+    log.info("wrote %s: the mean of %d checkpoints", args.out, len(args.checkpoints))
     return 0
 
 
