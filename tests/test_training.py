@@ -74,3 +74,14 @@ def test_fine_tune_starts_from_an_existing_checkpoint(tmp_path: Path) -> None:
                    CFG, _tc(steps=10, eval_every=10), init=base)
     assert result["steps"] == 10
     assert load_checkpoint(tuned).languages == ["english", "kikuyu"]
+
+
+def test_keep_saves_leaves_the_last_n_saves_beside_the_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "m.pt"
+    train(_sources(), str(out), CFG, _tc(steps=40, eval_every=10, keep_saves=2))
+    kept = sorted(p.name for p in tmp_path.glob("m.pt.step*.pt"))
+    assert kept == ["m.pt.step000030.pt", "m.pt.step000040.pt"]
+    last = load_checkpoint(tmp_path / kept[-1]).model.state_dict()
+    for key, value in load_checkpoint(out).model.state_dict().items():
+        assert torch.equal(value, last[key])
+    assert load_checkpoint(tmp_path / kept[0]).metadata["trained_steps"] == 30

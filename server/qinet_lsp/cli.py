@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="sample each file with weight bytes**POWER (1: by size, 0: equally)")
     t.add_argument("--eval-every", type=int, default=250)
     t.add_argument("--max-minutes", type=float, default=0.0)
+    t.add_argument("--keep-saves", type=int, default=0, metavar="N",
+                   help="also keep the last N saves as OUT.stepNNNNNN.pt (for `average`)")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1…")
 
@@ -175,7 +177,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(seq_len=args.max_len, batch_size=args.batch_size, steps=args.steps,
                       lr=args.lr, warmup=args.warmup, seed=args.seed, size_power=args.size_power,
                       eval_every=args.eval_every,
-                      max_minutes=args.max_minutes, device=args.device)
+                      max_minutes=args.max_minutes, device=args.device,
+                      keep_saves=args.keep_saves)
     result = train(sources, args.out, model_cfg, cfg, valid, args.init,
                    on_progress=lambda r: log.info("%s", json.dumps(r)))
     log.info("wrote %s after %d steps (%d parameters)", args.out, result["steps"],

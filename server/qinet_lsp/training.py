@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,7 @@ class TrainConfig:
     eval_windows: int = 16
     bf16: bool = False
     max_minutes: float = 0.0  # 0: no time limit
+    keep_saves: int = 0  # also keep the last N saves as OUT.stepNNNNNN.pt (for `qinet-lsp average`)
     device: str = "auto"  # "auto": CUDA when present, else CPU
 
 
@@ -244,10 +246,20 @@ def _save(out_path: str, state_path: Path, model: QINetMNLP, opt: torch.optim.Op
                                "bytes": len(s.data)} for s in sources],
             "parameters": count_parameters(model)}
     save_checkpoint(out_path, model, labels, meta)
+    if cfg.keep_saves > 0:
+        _keep_save(Path(out_path), step, cfg.keep_saves)
     tmp = state_path.with_name(state_path.name + ".tmp")
     torch.save({"step": step, "optimizer": _cpu(opt.state_dict()), "history": history,
                 "rng": sampler.rng.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
     tmp.replace(state_path)
+
+
+def _keep_save(out: Path, step: int, keep: int) -> None:
+    """Copy the save to OUT.stepNNNNNN.pt and delete all but the newest `keep` such copies."""
+    copy = out.with_name(f"{out.name}.step{step:06d}.pt")
+    shutil.copyfile(out, copy)
+    for old in sorted(out.parent.glob(f"{out.name}.step[0-9]*.pt"))[:-keep]:
+        old.unlink()
 
 
 def _cpu(obj: Any) -> Any:
