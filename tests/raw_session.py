@@ -46,7 +46,7 @@ def end_of(text: str, encoding: str = "utf-8") -> Message:
 class RawSession:
     proc: asyncio.subprocess.Process
     settings: Message = field(default_factory=dict)
-    on_apply_edit: Callable[[Any], bool] = lambda params: True
+    on_apply_edit: Callable[[Any], bool | None] = lambda params: True  # None: never answer
     responses: dict[str, Message] = field(default_factory=dict)  # by json.dumps(id)
     null_id_errors: list[Message] = field(default_factory=list)
     notifications: list[Message] = field(default_factory=list)
@@ -57,7 +57,7 @@ class RawSession:
 
     @classmethod
     async def start(cls, settings: Message | None = None, env: dict[str, str] | None = None,
-                    on_apply_edit: Callable[[Any], bool] | None = None) -> RawSession:
+                    on_apply_edit: Callable[[Any], bool | None] | None = None) -> RawSession:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "qinet_lsp", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
@@ -148,7 +148,10 @@ class RawSession:
         if method == "workspace/configuration":
             result = [self.settings for _ in params.get("items", [])]
         elif method == "workspace/applyEdit":
-            result = {"applied": self.on_apply_edit(params)}
+            applied = self.on_apply_edit(params)
+            if applied is None:
+                return  # an editor that never answers
+            result = {"applied": applied}
         self.send({"id": message["id"], "result": result})
 
     # ---- the session ----------------------------------------------------------------
@@ -225,7 +228,7 @@ class RawSession:
 
 @asynccontextmanager
 async def raw_session(settings: Message | None = None, env: dict[str, str] | None = None,
-                      on_apply_edit: Callable[[Any], bool] | None = None,
+                      on_apply_edit: Callable[[Any], bool | None] | None = None,
                       ready: bool = True) -> AsyncIterator[RawSession]:
     """An initialized session (waiting for the model unless `ready` is False); the process
     never outlives the test."""

@@ -134,3 +134,23 @@ async def test_a_cancelled_continue_text_stops_and_inserts_nothing(tiny_checkpoi
         await s.command("qinet.status")  # (anything it sent after that has arrived by now)
         assert edits == [], "a cancelled Continue Text inserted text"
         assert await s.shutdown() == 0
+
+
+async def test_an_editor_that_never_answers_the_edit_gets_the_text_back(tiny_checkpoint: Path) -> None:
+    """workspace/applyEdit unanswered: after EDIT_TIMEOUT_S the command returns the text (and
+    shows it) instead of hanging, and the server goes on serving."""
+    from qinet_lsp.server import EDIT_TIMEOUT_S
+
+    settings = {"checkpoint": str(tiny_checkpoint), "continue": {"maxChars": 40, "stopAt": "none"}}
+    asked: list[Any] = []
+    async with raw_session(settings, on_apply_edit=lambda p: asked.append(p) and None) as s:
+        s.open(URI, "The cat ")
+        response = await s.command("qinet.continueText", {
+            "textDocument": {"uri": URI}, "position": end_of("The cat ")},
+            timeout_s=EDIT_TIMEOUT_S + 30)
+        result = response["result"]
+        assert len(asked) == 1 and result["applied"] is False, response
+        assert result["reason"] == "edit_unanswered" and result["text"]
+        assert result["text"][:40] in s.messages()[-1]
+        assert (await s.command("qinet.status"))["result"]["state"] == "ready"
+        assert await s.shutdown() == 0

@@ -29,6 +29,7 @@ STATUS = "qinet.status"
 STATUS_NOTIFICATION = "qinet/status"
 CONFIG_TIMEOUT_S = 3.0
 PROGRESS_EVERY_S = 0.2
+EDIT_TIMEOUT_S = 15.0  # an editor that has not answered workspace/applyEdit by then never will
 # Test-only: a request for a document whose URI contains this text fails inside the model
 # worker (see the README's "Reliability"); read once, at start-up.
 FAULT_INJECT = os.environ.get("QINET_LSP_FAULT_INJECT", "")
@@ -278,6 +279,11 @@ async def continue_text(ls: QinetServer, *args: Any) -> dict[str, Any]:
                 f"result): {_preview(text)}")
         return {"text": text, "applied": False, "reason": "document_changed"}
     applied = await _apply_insert(ls, doc, ls.position(doc, ctx.offset), text)
+    if applied is None:
+        ls.tell(types.MessageType.Warning, f"QINet: the editor did not answer the edit within "
+                f"{EDIT_TIMEOUT_S:g} s; if the text did not appear, here it is (it is also in the "
+                f"command's result): {_preview(text)}")
+        return {"text": text, "applied": False, "reason": "edit_unanswered"}
     if not applied:
         ls.tell(types.MessageType.Warning, "QINet: the editor did not accept the edit (the document "
                 f"probably changed); the text was not inserted: {_preview(text)}")
@@ -337,7 +343,9 @@ def _preview(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-async def _apply_insert(ls: QinetServer, doc: TextDocument, at: types.Position, text: str) -> bool:
+async def _apply_insert(ls: QinetServer, doc: TextDocument, at: types.Position,
+                        text: str) -> bool | None:
+    """Whether the editor applied the edit; None when it did not answer in EDIT_TIMEOUT_S."""
     edit = types.TextEdit(range=types.Range(start=at, end=at), new_text=text)
     if _supports(ls.client_capabilities, "workspace", "workspace_edit", "document_changes"):
         ident = types.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version)
@@ -347,7 +355,10 @@ async def _apply_insert(ls: QinetServer, doc: TextDocument, at: types.Position, 
         workspace_edit = types.WorkspaceEdit(changes={doc.uri: [edit]})
     params = types.ApplyWorkspaceEditParams(edit=workspace_edit, label="QINet: Continue Text")
     try:
-        result = await ls.workspace_apply_edit_async(params)
+        result = await asyncio.wait_for(ls.workspace_apply_edit_async(params), EDIT_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("workspace/applyEdit: no answer in %g s", EDIT_TIMEOUT_S)
+        return None
     except Exception as exc:
         log.warning("workspace/applyEdit failed: %s", exc)
         return False
