@@ -413,10 +413,12 @@ class QinetExtension implements vscode.Disposable {
     if (result === undefined || result.applied !== false || text.length === 0) {
       return;
     }
-    const why =
-      result.reason === "document_changed"
-        ? "the document changed while it was being written"
-        : "the editor did not accept the edit";
+    const reasons: Record<string, string> = {
+      document_changed: "the document changed while it was being written",
+      document_closed: "the document was closed while it was being written",
+      edit_unanswered: "the editor did not confirm the edit",
+    };
+    const why = reasons[result.reason ?? ""] ?? "the editor did not accept the edit";
     const choice = await vscode.window.showWarningMessage(
       `QINet: the continuation was not inserted (${why}): ${preview(text)}`,
       "Copy",
