@@ -245,7 +245,7 @@ def _tune_window(args: argparse.Namespace) -> int:
         meta = {**loaded.metadata, "window_tuned_on": [Path(n).name for n in args.files]}
         save_checkpoint(args.checkpoint, loaded.model, loaded.languages, meta)
         log.info("wrote %s: windows of %d bytes, refilled from the last %d", args.checkpoint,
-                    best["context_bytes"], best["refill_bytes"])
+                 best["context_bytes"], best["refill_bytes"])
     return 0
 
 

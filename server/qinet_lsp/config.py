@@ -21,8 +21,8 @@ class ModelConfig:
     se_reduction: int = 8
     boundary_head: bool = True
     semantics: str = "causal"
-    # How the model is read when decoding (not its shape; chosen by measurement, see
-    # benchmarks/window_sweep.py): a window holds [CLS] + at most `context_bytes` bytes
+    # How the model is read when decoding (not its shape; chosen by measurement with
+    # `qinet-lsp tune-window`, evaluation.tune_window): a window holds [CLS] + at most `context_bytes` bytes
     # (0: max_len - 1); a full window restarts from its last `refill_bytes` (0: 3/4 of it).
     context_bytes: int = 0
     refill_bytes: int = 0

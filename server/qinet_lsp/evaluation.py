@@ -79,7 +79,7 @@ def tune_window(model: QINetMNLP, texts: list[bytes],
     results = []
     try:
         for limit, keep in candidates or window_candidates(original.max_len):
-            model.config = replace(original, context_bytes=limit, refill_bytes=keep)
+            with_window(model, limit, keep)
             bits = sum(float(-byte_logprobs(model, t).sum()) for t in texts if t)
             results.append({"context_bytes": limit, "refill_bytes": keep,
                             "bits_per_byte": bits / total if total else float("nan")})

@@ -9,7 +9,6 @@ in one pass over the sorted logits (the tests check it against the separate func
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,12 +129,9 @@ def sample_numpy(logits: Floats, allowed: Mask, cfg: SamplingConfig, u: float) -
     return int(order[min(i, n - 1)])
 
 
-_sampler: list[Callable[..., Any] | None] = []  # [] until kernels.py was imported
-
-
+@lru_cache(maxsize=1)
 def compiled_sampler() -> Callable[..., Any] | None:
     """The compiled sampler (imports Numba on first use), or None without Numba."""
-    if not _sampler:
-        kernels = importlib.import_module(f"{__package__}.kernels")
-        _sampler.append(kernels.sample if kernels.AVAILABLE else None)
-    return _sampler[0]
+    from . import kernels
+
+    return kernels.sample if kernels.AVAILABLE else None

@@ -10,9 +10,9 @@ in NumPy arrays and is updated in place.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -128,15 +128,12 @@ def _features_numpy(tokens: NDArray[np.int64], state: DecodeState) -> Array:
     return layer_norm(x, w.norm_w, w.norm_b, w.norm_eps)
 
 
-_kernel: list[Callable[..., Any] | None] = []  # [] until kernels.py was imported
-
-
+@lru_cache(maxsize=1)
 def compiled_kernel() -> Callable[..., Any] | None:
     """The compiled step (imports Numba on first use, ~0.4 s), or None without Numba."""
-    if not _kernel:
-        kernels = importlib.import_module(f"{__package__}.kernels")
-        _kernel.append(kernels.features_and_logits if kernels.AVAILABLE else None)
-    return _kernel[0]
+    from . import kernels
+
+    return kernels.features_and_logits if kernels.AVAILABLE else None
 
 
 def advance(tokens: NDArray[np.int64], state: DecodeState,
