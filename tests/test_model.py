@@ -12,6 +12,7 @@ CONFIGS = [
     ModelConfig(d_model=24, max_len=20, dilations=(1, 3, 9, 2), kernel_size=4, n_langs=3),
     ModelConfig(d_model=8, max_len=12, dilations=(1,), kernel_size=1, n_langs=1, boundary_head=False),
     ModelConfig(),  # the original 43k-parameter shape, causal
+    ModelConfig(d_model=16, max_len=24, dilations=(1, 2), n_langs=2, temperatures=(0.8, 1.7)),
 ]
 
 
@@ -35,7 +36,8 @@ def test_original_config_has_43085_parameters() -> None:
     assert count_parameters(QINetMNLP(ModelConfig())) == 43_085
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"d{c.d_model}L{c.max_len}")
+@pytest.mark.parametrize("cfg", CONFIGS,
+                         ids=lambda c: f"d{c.d_model}L{c.max_len}{'T' * bool(c.temperatures)}")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_step_matches_forward_at_every_position_past_max_len(cfg: ModelConfig, seed: int) -> None:
     model = _model(cfg, seed)
@@ -116,14 +118,17 @@ def test_invalid_configs_are_rejected() -> None:
 
 @pytest.mark.skipif(__import__("qinet_lsp.stepper").stepper.compiled_kernel() is None,
                     reason="numba not installed")
-def test_compiled_kernel_matches_the_numpy_reference_with_rows_at_different_positions() -> None:
+@pytest.mark.parametrize("temperatures", [(), (0.6, 1.0, 2.2)])
+def test_compiled_kernel_matches_the_numpy_reference_with_rows_at_different_positions(
+        temperatures: tuple[float, ...]) -> None:
     import numpy as np
 
     from qinet_lsp import stepper
     from qinet_lsp.runtime import NumpyModel
 
     torch.manual_seed(3)
-    model = QINetMNLP(ModelConfig(d_model=24, max_len=48, dilations=(1, 2, 4, 8), n_langs=3)).eval()
+    model = QINetMNLP(ModelConfig(d_model=24, max_len=48, dilations=(1, 2, 4, 8), n_langs=3,
+                                  temperatures=temperatures)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))

@@ -21,11 +21,11 @@ def average_checkpoints(paths: list[str | os.PathLike[str]]) -> LoadedModel[QINe
         raise ValueError("name at least one checkpoint to average")
     loaded = [load_checkpoint(p) for p in paths]
     last = loaded[-1]
-    shape = replace(last.model.config, context_bytes=0, refill_bytes=0)
+    shape = replace(last.model.config, context_bytes=0, refill_bytes=0, temperatures=())
     for other, path in zip(loaded, paths, strict=True):
         if other.model.legacy:
             raise ValueError(f"{path} is an original-format model; only qinet-lsp checkpoints average")
-        if replace(other.model.config, context_bytes=0, refill_bytes=0) != shape or \
+        if replace(other.model.config, context_bytes=0, refill_bytes=0, temperatures=()) != shape or \
                 other.languages != last.languages:
             raise ValueError(f"{path} is not the same model as {paths[-1]} (shape or languages "
                              "differ); average saves of one training run")
@@ -36,7 +36,8 @@ def average_checkpoints(paths: list[str | os.PathLike[str]]) -> LoadedModel[QINe
             mean[name] = (sum(s[name].double() for s in states) / len(states)).to(tensor.dtype)
         else:
             mean[name] = tensor.clone()
-    model = QINetMNLP(last.model.config)
+    # keeps the last save's decoding window; a calibration belongs to the weights it was fitted to
+    model = QINetMNLP(replace(last.model.config, temperatures=()))
     model.load_state_dict(mean)
     model.eval()
     metadata = {**last.metadata, "averaged_from": [Path(p).name for p in paths]}

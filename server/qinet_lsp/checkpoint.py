@@ -64,6 +64,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: QINetMNLP, languages: l
 
     config = dataclasses.asdict(model.config)
     config["dilations"] = list(config["dilations"])
+    config["temperatures"] = list(config["temperatures"])
     blob = {"format": FORMAT, "version": VERSION, "config": config,
             "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             "languages": list(languages), "metadata": dict(metadata or {})}
@@ -182,6 +183,7 @@ def _config_of(blob: dict[str, Any]) -> ModelConfig:
     try:
         raw = dict(blob["config"])
         raw["dilations"] = tuple(raw["dilations"])
+        raw["temperatures"] = tuple(float(t) for t in raw.get("temperatures", ()))
         config = ModelConfig(**raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the checkpoint's config is invalid: {exc}\n"

@@ -80,15 +80,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="also simulate typing the first N characters of each file with greedy "
                         "ghost text and report the keystrokes saved")
 
-    w = sub.add_parser("tune-window", help="measure which decoding window (context and refill "
-                       "bytes) reads a checkpoint best on held-out text; --write stores the choice "
-                       "(the cheapest to decode within 0.002 bits/byte of the best)")
-    w.add_argument("checkpoint")
-    w.add_argument("files", nargs="+", metavar="FILE", help="held-out text (not training text)")
-    w.add_argument("--max-bytes", type=int, default=200_000,
-                   help="score at most this many bytes of each file (default 200000)")
-    w.add_argument("--write", action="store_true", help="store the best window in the checkpoint")
-    w.add_argument("--json", action="store_true")
+    for name, what, summary in (
+            ("tune-window", "the best window",
+             "measure which decoding window (context and refill bytes) reads a checkpoint best on "
+             "held-out text; --write stores the choice (the cheapest to decode within 0.002 "
+             "bits/byte of the best)"),
+            ("calibrate", "the temperatures",
+             "fit one temperature per language on held-out text so the model is not "
+             "over-confident where it over-fitted; --write stores them")):
+        h = sub.add_parser(name, help=summary)
+        h.add_argument("checkpoint")
+        h.add_argument("files", nargs="+", metavar="FILE", help="held-out text (not training text)")
+        h.add_argument("--max-bytes", type=int, default=200_000,
+                       help="use at most this many bytes of each file (default 200000)")
+        h.add_argument("--write", action="store_true", help=f"store {what} in the checkpoint")
+        h.add_argument("--json", action="store_true")
 
     a = sub.add_parser("average", help="average the weights of several saves of one training run")
     a.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
@@ -120,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         if args.command == "tune-window":
             return _tune_window(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
         if args.command == "average":
             return _average(args)
         if args.command == "info":
@@ -129,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValueError as exc:
         log.error("invalid argument: %s", exc)
+        return 2
+    except OSError as exc:
+        log.error("cannot read %s: %s", exc.filename or "a file", exc.strerror or exc)
         return 2
     return 2
 
@@ -246,6 +257,34 @@ def _tune_window(args: argparse.Namespace) -> int:
         save_checkpoint(args.checkpoint, loaded.model, loaded.languages, meta)
         log.info("wrote %s: windows of %d bytes, refilled from the last %d", args.checkpoint,
                  best["context_bytes"], best["refill_bytes"])
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .calibration import calibrate, with_temperatures
+    from .checkpoint import save_checkpoint
+
+    loaded = load_checkpoint(args.checkpoint)
+    before = loaded.model.config.temperatures
+    texts = [(name, Path(name).read_bytes()[: args.max_bytes]) for name in args.files]
+    report = calibrate(loaded.model, texts)
+    report = {"checkpoint": loaded.path, "languages": loaded.languages,
+              "previous_temperatures": list(before), **report}
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        temps = ", ".join(f"{lang} {t:.3f}" for lang, t in
+                          zip(loaded.languages, report["temperatures"], strict=True))
+        sys.stdout.write(f"temperatures: {temps}\n"
+                         "file\tbytes\tuncalibrated\tcalibrated\tcross_fitted\n")
+        for f in [*report["files"], {**report, "path": "all"}]:
+            sys.stdout.write(f"{f['path']}\t{f['bytes']}\t{f['uncalibrated']:.4f}\t"
+                             f"{f['calibrated']:.4f}\t{f['cross_fitted']:.4f}\n")
+    if args.write:
+        with_temperatures(loaded.model, tuple(report["temperatures"]))
+        meta = {**loaded.metadata, "calibrated_on": [Path(n).name for n in args.files]}
+        save_checkpoint(args.checkpoint, loaded.model, loaded.languages, meta)
+        log.info("wrote %s: temperatures %s", args.checkpoint, report["temperatures"])
     return 0
 
 

@@ -26,6 +26,11 @@ class ModelConfig:
     # (0: max_len - 1); a full window restarts from its last `refill_bytes` (0: 3/4 of it).
     context_bytes: int = 0
     refill_bytes: int = 0
+    # Calibration (`qinet-lsp calibrate`, calibration.py): one temperature per language id; the
+    # next-byte logits are divided by their mixture under the causal language head, so a
+    # language the model over-fitted (a 30 KB text seen a hundred times) is not over-confident.
+    # () leaves the logits as trained.
+    temperatures: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.semantics not in SEMANTICS:
@@ -38,6 +43,10 @@ class ModelConfig:
             raise ValueError(f"context_bytes must be 0..{self.max_len - 1}, got {self.context_bytes}")
         if not 0 <= self.refill_bytes < self.window_bytes:
             raise ValueError(f"refill_bytes must be 0..{self.window_bytes - 1}, got {self.refill_bytes}")
+        if self.temperatures and (len(self.temperatures) != self.n_langs or self.legacy or
+                                  not all(0.05 <= t <= 20 for t in self.temperatures)):
+            raise ValueError(f"temperatures must be () or {self.n_langs} values in 0.05..20 "
+                             f"(causal models only), got {self.temperatures}")
 
     @property
     def window_bytes(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -23,24 +24,31 @@ from .utf8 import char_safe_tail
 log = logging.getLogger(__name__)
 
 
+def scored_windows(model: QINetMNLP, data: bytes) -> Iterator[tuple[int, int, dict[str, Tensor]]]:
+    """The decoder's windows over `data` (causal models): (first, last, outputs) where row p of
+    each output (lm_logits, lang_logits_seq, ...) is what predicts data[first + p], p < last - first."""
+    limit = max_context_bytes(model)
+    keep = IncrementalDecoder(model).keep
+    start, first = 0, 0  # window start; first byte this window still has to score
+    while first < len(data):
+        window = data[start:start + limit]
+        out = model(torch.tensor([[CLS_ID, *window]]))
+        last = min(len(data), start + limit + 1)  # position p predicts data[start + p]
+        yield first, last, {k: v[0, first - start:last - start] for k, v in out.items() if v.dim() == 3}
+        start = last - len(char_safe_tail(data[start:last], keep))
+        first = last
+
+
 @torch.inference_mode()
 def byte_logprobs(model: QINetMNLP, data: bytes) -> Tensor:
     """log2 p(data[i] | what the decoder would hold before it), for every i."""
     if model.legacy:
         return _logprobs_by_decoder(model, data)
-    limit = max_context_bytes(model)
-    keep = IncrementalDecoder(model).keep
     out = torch.empty(len(data))
-    start, first = 0, 0  # window start; first byte this window still has to score
-    while first < len(data):
-        window = data[start:start + limit]
-        logits = model(torch.tensor([[CLS_ID, *window]]))["lm_logits"][0]  # (len+1, 257)
-        last = min(len(data), start + limit + 1)  # position p predicts data[start + p]
+    for first, last, window in scored_windows(model, data):
         targets = torch.tensor(list(data[first:last]))
-        logp = torch.log_softmax(logits[first - start:last - start].float(), dim=-1)
+        logp = torch.log_softmax(window["lm_logits"].float(), dim=-1)
         out[first:last] = logp.gather(1, targets[:, None])[:, 0] / math.log(2)
-        start = last - len(char_safe_tail(data[start:last], keep))
-        first = last
     return out
 
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 AVAILABLE = False
 features_and_logits: Any = None
+calibrate_rows: Any = None
 sample: Any = None
 
 if os.environ.get("QINET_NO_JIT", "") not in ("", "0"):
@@ -126,6 +127,33 @@ if AVAILABLE:
         return x, logits
 
     features_and_logits = _features_and_logits
+
+    @numba.njit(cache=True, nogil=True, fastmath=True)  # type: ignore[misc,untyped-decorator]
+    def _calibrate_rows(logits: Any, feat_sum: Any, pos: Any, lang: Any, lang_b: Any,
+                        temperatures: Any) -> None:
+        # stepper.calibrate on the state after the step, in place: the language head on the
+        # running mean of the features, its softmax mixture of temperatures, the division.
+        d, n_langs = lang.shape[0], lang.shape[1]
+        z = np.empty(n_langs, dtype=np.float32)
+        for r in range(logits.shape[0]):
+            inv = np.float32(1.0) / np.float32(pos[r])
+            for j in range(n_langs):
+                z[j] = lang_b[j]
+            for c in range(d):
+                m = feat_sum[r, c] * inv
+                for j in range(n_langs):
+                    z[j] += m * lang[c, j]
+            top = z.max()
+            total, mixed = np.float32(0.0), np.float32(0.0)
+            for j in range(n_langs):
+                e = np.exp(z[j] - top)
+                total += e
+                mixed += e * temperatures[j]
+            scale = total / mixed
+            for v in range(logits.shape[1]):
+                logits[r, v] *= scale
+
+    calibrate_rows = _calibrate_rows
 
     @numba.njit(cache=True, nogil=True)  # type: ignore[misc,untyped-decorator]
     def _sample(logits: Any, allowed: Any, temperature: float, top_k: int, top_p: float,

@@ -198,6 +198,9 @@ class QINetMNLP(nn.Module):
             seq = self.lang_head(h.cumsum(dim=1) / count)  # (B, L, n_langs)
             out["lang_logits_seq"] = seq
             out["lang_logits"] = seq[:, -1, :]
+            if self.config.temperatures:  # calibrated: see ModelConfig.temperatures
+                temps = torch.tensor(self.config.temperatures, device=h.device, dtype=seq.dtype)
+                out["lm_logits"] = out["lm_logits"] / (torch.softmax(seq, -1) @ temps)[..., None]
         if self.config.boundary_head:
             out["boundary_logits"] = self.boundary_head(h)
         return out

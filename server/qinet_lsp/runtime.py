@@ -123,7 +123,8 @@ def step_weights(config: ModelConfig, sd: Mapping[str, NDArray[Any]]) -> StepWei
         lm=_f32(embed.T), lang=_f32(np.asarray(sd["lang_head.weight"]).T),
         lang_b=_f32(sd["lang_head.bias"]),
         boundary=_f32(np.asarray(bw).T) if config.boundary_head and bw is not None else None,
-        boundary_b=_f32(bb) if config.boundary_head and bb is not None else None)
+        boundary_b=_f32(bb) if config.boundary_head and bb is not None else None,
+        temperatures=_f32(config.temperatures) if config.temperatures else None)
 
 
 class NumpyModel:
@@ -172,7 +173,10 @@ class NumpyModel:
             x = x + y * stepper.sigmoid(hidden @ w.fc2[i] + w.fc2_b[i])
         h = stepper.layer_norm(x, w.norm_w, w.norm_b, w.norm_eps)
         lang_seq = np.cumsum(h @ w.lang, axis=1) / count + w.lang_b
-        out = {"lm_logits": h @ w.lm, "lang_logits_seq": lang_seq, "lang_logits": lang_seq[:, -1]}
+        logits = h @ w.lm
+        if w.temperatures is not None:
+            logits = stepper.calibrate(logits, lang_seq.astype(np.float32, copy=False), w.temperatures)
+        out = {"lm_logits": logits, "lang_logits_seq": lang_seq, "lang_logits": lang_seq[:, -1]}
         if w.boundary is not None and w.boundary_b is not None:
             out["boundary_logits"] = h @ w.boundary + w.boundary_b
         pos = np.full(batch, length, dtype=np.int64)

@@ -48,6 +48,7 @@ class StepWeights:
     lang_b: Array
     boundary: Array | None  # (d, 2)
     boundary_b: Array | None
+    temperatures: Array | None = None  # (n_langs,): ModelConfig.temperatures, None if not set
 
     @property
     def ring_rows(self) -> int:
@@ -136,11 +137,20 @@ def compiled_kernel() -> Callable[..., Any] | None:
     return kernels.features_and_logits if kernels.AVAILABLE else None
 
 
+@lru_cache(maxsize=1)
+def compiled_calibration() -> Callable[..., Any]:
+    """calibrate() compiled, in place on the state after a step (only with compiled_kernel())."""
+    from . import kernels
+
+    return kernels.calibrate_rows  # type: ignore[no-any-return]
+
+
 def advance(tokens: NDArray[np.int64], state: DecodeState,
             compiled: bool | None = None) -> tuple[Array, Array]:
     """Consume one token per row (B,), updating `state` in place: (features (B, d), next-byte
     logits (B, 257)). `compiled`: use the compiled kernel (None: when available), else the
-    reference NumPy code. The language and boundary heads are left to lang_logits()/step()."""
+    reference NumPy code. The language and boundary heads are left to lang_logits()/step();
+    a calibrated model's logits are already divided by their temperature (calibrate())."""
     w, pos = state.weights, state.pos
     if tokens.shape != pos.shape:
         raise ValueError(f"one token per row: got {tokens.shape[0]} for {pos.shape[0]} rows")
@@ -157,7 +167,22 @@ def advance(tokens: NDArray[np.int64], state: DecodeState,
         logits = h @ w.lm
     state.feat_sum += h
     state.pos = pos + 1
+    if w.temperatures is not None:
+        if kernel is not None:
+            compiled_calibration()(logits, state.feat_sum, state.pos, w.lang, w.lang_b,
+                                   w.temperatures)
+        else:
+            logits = calibrate(logits, lang_logits(state), w.temperatures)
     return h, logits
+
+
+def calibrate(logits: Array, lang: Array, temperatures: Array) -> Array:
+    """Next-byte logits (..., 257) divided by the temperature of the language the language
+    logits (..., n_langs) point to (their softmax mixture of `temperatures`)."""
+    q = np.exp(lang - lang.max(axis=-1, keepdims=True))
+    temp = (q @ temperatures) / q.sum(axis=-1)
+    out: Array = logits / temp[..., None]
+    return out
 
 
 def lang_logits(state: DecodeState) -> Array:

@@ -13,7 +13,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,10 @@ def train(sources: list[TextSource], out_path: str, model_cfg: ModelConfig, cfg:
     if init:
         base = load_checkpoint(init)
         model, labels = base.model, base.languages
+        if model.config.temperatures:  # fitted to the old weights; re-run `qinet-lsp calibrate`
+            log.info("fine-tuning drops %s's calibration (temperatures %s)", init,
+                     model.config.temperatures)
+            model.config = replace(model.config, temperatures=())
         model_cfg = model.config
     else:
         model = QINetMNLP(ModelConfig(**{**asdict(model_cfg), "n_langs": max(1, len(labels))}))
