@@ -14,27 +14,26 @@ from its last refill_keep bytes, which the step() column includes). The batch ro
 
 from __future__ import annotations
 
-import os
+# isort: off
+import one_thread  # noqa: F401  (pins one thread before NumPy is imported)
+# isort: on
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import argparse
+import json
+import statistics
+import time
+from dataclasses import replace
+from typing import Any
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from dataclasses import replace  # noqa: E402
-from typing import Any  # noqa: E402
-
-from qinet_lsp import kernels  # noqa: E402
-from qinet_lsp.checkpoint import load_runtime  # noqa: E402
-from qinet_lsp.config import ModelConfig  # noqa: E402
-from qinet_lsp.decoding import Decoder, IncrementalDecoder, RecomputeDecoder  # noqa: E402
-from qinet_lsp.defaults import default_checkpoint_path  # noqa: E402
-from qinet_lsp.engine import warm_up  # noqa: E402
-from qinet_lsp.generation import Generation, GenerationConfig, generate_candidates  # noqa: E402
-from qinet_lsp.runtime import NumpyModel, Runtime  # noqa: E402
-from qinet_lsp.sampling import SamplingConfig  # noqa: E402
+from qinet_lsp import kernels
+from qinet_lsp.checkpoint import load_runtime
+from qinet_lsp.config import ModelConfig
+from qinet_lsp.decoding import Decoder, IncrementalDecoder, RecomputeDecoder
+from qinet_lsp.defaults import default_checkpoint_path
+from qinet_lsp.engine import warm_up
+from qinet_lsp.generation import Generation, GenerationConfig, generate_candidates
+from qinet_lsp.runtime import NumpyModel, Runtime
+from qinet_lsp.sampling import SamplingConfig
 
 PROMPT = ("It was the best of times, it was the worst of times; Ngai nĩ mwega, "
           "Nyasaye ema nigi teko. ") * 80

@@ -10,20 +10,20 @@ before NumPy is imported, inherited by the server process). The numbers in the R
 
 from __future__ import annotations
 
+# isort: off
+import one_thread  # noqa: F401  (pins one thread before NumPy is imported)
+# isort: on
+
+import argparse
+import asyncio
+import json
 import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before NumPy loads; the server process inherits it
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode_speed  # noqa: E402
