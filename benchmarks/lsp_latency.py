@@ -2,7 +2,9 @@
 
     python benchmarks/lsp_latency.py [--checkpoint PATH] [--cps 15] [--chars 400] [--json]
 
-Starts the real `qinet-lsp` over stdio with a plain JSON-RPC client (rawlsp.py) and measures:
+Starts the real `qinet-lsp` over stdio with a plain JSON-RPC client (the tests' bare client,
+tests/raw_session.py: no LSP library in between, each response stamped when its frame is read)
+and measures:
 
 * startup: process start -> `initialize` answered (median of --starts fresh processes, and
   in the measured session); -> model ready (`qinet/status`); -> first inline completion;
@@ -26,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rawlsp import RawClient, Response, peak_rss_mb  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.raw_session import Message, RawSession  # noqa: E402
 
 URI = "file:///bench/letter.txt"
 OPENING = ("Dear Margaret,\n\nThank you for your letter of the ninth, which reached me on a wet "
@@ -59,8 +61,8 @@ def _inline_params(text: str) -> dict[str, Any]:
     return {"textDocument": {"uri": URI}, "position": _pos(text), "context": {"triggerKind": 2}}
 
 
-def _items(r: Response) -> list[str]:
-    res = r.result
+def _items(r: Message) -> list[str]:
+    res = r.get("result")
     items = res.get("items", []) if isinstance(res, dict) else (res or [])
     return [i["insertText"] for i in items]
 
@@ -72,18 +74,15 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
-async def session(argv: list[str], settings: dict[str, Any], cps: float, n_chars: int,
+async def session(settings: dict[str, Any], cps: float, n_chars: int,
                   continue_chars: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
-    client = await RawClient.start(*argv, settings=settings)
-    await client.call("initialize", {"processId": None, "rootUri": None,
-                                     "capabilities": CAPABILITIES,
-                                     "initializationOptions": settings})
+    client = await RawSession.start(settings)
+    await client.initialize(capabilities=CAPABILITIES)
     out["initialize_ms"] = (time.perf_counter() - t0) * 1000
-    client.notify("initialized", {})
-    await client.wait_notification("qinet/status", lambda p: p.get("state") in ("ready", "error"))
-    ready = next(p for _, m, p in reversed(client.notifications) if m == "qinet/status")
+    ready = await client.wait_notification("qinet/status",
+                                           lambda p: p.get("state") in ("ready", "error"))
     if ready["state"] != "ready":
         raise RuntimeError(f"the server did not load the model: {ready['message']}")
     out["ready_ms"] = (time.perf_counter() - t0) * 1000
@@ -92,14 +91,14 @@ async def session(argv: list[str], settings: dict[str, Any], cps: float, n_chars
     client.notify("textDocument/didOpen", {"textDocument": {
         "uri": URI, "languageId": "plaintext", "version": version, "text": text}})
     first = await client.call("textDocument/inlineCompletion", _inline_params(text))
-    out["first_completion_ms"] = (first.received - t0) * 1000
-    out["first_completion_request_ms"] = first.latency_ms
+    out["first_completion_ms"] = (client.received_at[json.dumps(first["id"])] - t0) * 1000
+    out["first_completion_request_ms"] = client.latency_ms(first["id"])
 
     typed = (TYPED * (1 + n_chars // len(TYPED)))[:n_chars]
     interval = 1.0 / cps
-    pending: tuple[int, asyncio.Future[Response]] | None = None
+    pending: tuple[int, asyncio.Future[Message]] | None = None
     cancelled_ids: set[int] = set()
-    futures: list[asyncio.Future[Response]] = []
+    futures: list[asyncio.Future[Message]] = []
     start = time.perf_counter()
     for k, ch in enumerate(typed):
         await asyncio.sleep(max(0.0, start + k * interval - time.perf_counter()))
@@ -111,24 +110,25 @@ async def session(argv: list[str], settings: dict[str, Any], cps: float, n_chars
         client.notify("textDocument/didChange", {
             "textDocument": {"uri": URI, "version": version},
             "contentChanges": [{"range": {"start": before, "end": before}, "text": ch}]})
-        pending = client.request("textDocument/inlineCompletion", _inline_params(text))
+        rid = client.next_id()
+        pending = rid, client.request("textDocument/inlineCompletion", _inline_params(text), rid)
         futures.append(pending[1])
     responses = await asyncio.wait_for(asyncio.gather(*futures), 120)
-    answered = [r for r in responses if r.id not in cancelled_ids and r.error is None]
+    answered = [r for r in responses if r["id"] not in cancelled_ids and "error" not in r]
     with_text = [r for r in answered if _items(r)]
-    lat = [r.latency_ms for r in answered]
+    lat = [client.latency_ms(r["id"]) for r in answered]
     out["typing"] = {
         "chars": len(typed), "cps": cps, "requests": len(responses),
         "answered": len(answered), "with_suggestion": len(with_text),
-        "cancelled": len(cancelled_ids), "errors": sum(1 for r in responses if r.error is not None
-                                                      and r.id not in cancelled_ids),
+        "cancelled": len(cancelled_ids), "errors": sum(1 for r in responses if "error" in r
+                                                      and r["id"] not in cancelled_ids),
         "p50_ms": _pct(lat, 0.5), "p95_ms": _pct(lat, 0.95), "max_ms": max(lat, default=float("nan")),
-        "all_p50_ms": _pct([r.latency_ms for r in responses], 0.5),
+        "all_p50_ms": _pct([client.latency_ms(r["id"]) for r in responses], 0.5),
         "mean_suggestion_chars": statistics.mean(len(_items(r)[0]) for r in with_text) if with_text
         else 0.0,
     }
     status = await client.call("workspace/executeCommand", {"command": "qinet.status"})
-    out["server_counts"] = {k: status.result[k] for k in ("prefills", "steps")}
+    out["server_counts"] = {k: status["result"][k] for k in ("prefills", "steps")}
 
     t1 = time.perf_counter()
     cont = await client.call("workspace/executeCommand", {
@@ -136,32 +136,34 @@ async def session(argv: list[str], settings: dict[str, Any], cps: float, n_chars
             "textDocument": {"uri": URI}, "position": _pos(text),
             "settings": {"continue": {"maxChars": continue_chars, "stopAt": "none"}}}]})
     seconds = time.perf_counter() - t1
-    written = (cont.result or {}).get("text", "")
+    written = (cont.get("result") or {}).get("text", "")
     out["continue"] = {"chars": len(written), "bytes": len(written.encode()), "seconds": seconds,
                        "bytes_per_s": len(written.encode()) / seconds if seconds else 0.0,
-                       "applied": bool((cont.result or {}).get("applied"))}
-    out["peak_rss_mb"] = peak_rss_mb(client.proc.pid)
+                       "applied": bool((cont.get("result") or {}).get("applied"))}
+    out["peak_rss_mb"] = client.rss_mb(peak=True)
+    await client.shutdown()
     await client.close()
     return out
 
 
-async def initialize_ms(argv: list[str], starts: int) -> list[float]:
+async def initialize_ms(starts: int) -> list[float]:
     """Process start -> `initialize` answered, for `starts` fresh server processes."""
     times = []
     for _ in range(starts):
         t0 = time.perf_counter()
-        client = await RawClient.start(*argv)
+        client = await RawSession.start()
         await client.call("initialize", {"processId": None, "rootUri": None,
                                          "capabilities": CAPABILITIES})
         times.append((time.perf_counter() - t0) * 1000)
+        await client.shutdown()
         await client.close()
     return times
 
 
-async def measure(argv: list[str], settings: dict[str, Any], cps: float, n_chars: int,
+async def measure(settings: dict[str, Any], cps: float, n_chars: int,
                   continue_chars: int, starts: int) -> dict[str, Any]:
-    starts_ms = await initialize_ms(argv, starts)
-    res = await session(argv, settings, cps, n_chars, continue_chars)
+    starts_ms = await initialize_ms(starts)
+    res = await session(settings, cps, n_chars, continue_chars)
     res["initialize_starts_ms"] = starts_ms
     res["initialize_median_ms"] = statistics.median([*starts_ms, res["initialize_ms"]])
     res["settings"] = settings
@@ -191,9 +193,6 @@ def table(res: dict[str, Any]) -> list[str]:
     ]
 
 
-SERVER_ARGV = [sys.executable, "-m", "qinet_lsp"]
-
-
 def bench_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"checkpoint": args.checkpoint, "sampling": {"seed": 0},
             "inline": {"maxChars": args.max_chars, "candidates": args.candidates, "stopAt": "none"}}
@@ -214,7 +213,7 @@ def main() -> None:
     add_arguments(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    res = asyncio.run(measure(SERVER_ARGV, bench_settings(args), args.cps, args.chars,
+    res = asyncio.run(measure(bench_settings(args), args.cps, args.chars,
                               args.continue_chars, args.starts))
     print(json.dumps(res, indent=2) if args.json else "\n".join(table(res)))
 

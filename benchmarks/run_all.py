@@ -81,7 +81,7 @@ def main() -> None:
     args = ap.parse_args()
     checkpoint = args.checkpoint or str(default_checkpoint_path())
     decode = decode_speed.run(checkpoint, args.repeats)
-    lsp = asyncio.run(lsp_latency.measure(lsp_latency.SERVER_ARGV, lsp_latency.bench_settings(args),
+    lsp = asyncio.run(lsp_latency.measure(lsp_latency.bench_settings(args),
                                           args.cps, args.chars, args.continue_chars, args.starts))
     res = {"machine": machine(), "decode": decode, "lsp": lsp,
            "targets": [dict(zip(("target", "goal", "measured", "met"), t, strict=True))

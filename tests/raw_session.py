@@ -1,9 +1,12 @@
-"""The real `qinet-lsp` process with a bare JSON-RPC client on its stdio, for abuse tests.
+"""The real `qinet-lsp` process with a bare JSON-RPC client on its stdio, for abuse tests
+and for the LSP benchmark (benchmarks/lsp_latency.py imports it).
 
 Unlike pytest-lsp's client this one can write any bytes (broken frames, invalid JSON, invalid
 UTF-8), sends its own ids, and keeps every frame the server writes: responses by id, errors
 with a null id, notifications, and the server's own requests (answered like a plain editor:
-configuration from `settings`, applyEdit by `on_apply_edit`, everything else with null).
+configuration from `settings`, applyEdit by `on_apply_edit`, everything else with null). Each
+request's send time and its response's arrival (`time.perf_counter()`, stamped the moment the
+frame is read) are kept, so latencies are what an editor would see.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -52,6 +56,8 @@ class RawSession:
     notifications: list[Message] = field(default_factory=list)
     _waiting: dict[Any, asyncio.Future[Message]] = field(default_factory=dict)
     init_response: Message = field(default_factory=dict)
+    sent_at: dict[str, float] = field(default_factory=dict)  # by json.dumps(id)
+    received_at: dict[str, float] = field(default_factory=dict)
     _next_id: int = 0
     _reader: asyncio.Task[None] | None = None
 
@@ -92,8 +98,17 @@ class RawSession:
         """Send a request; the future resolves with the server's response frame."""
         rid = self.next_id() if rid is None else rid
         future = self.expect(rid)
+        self.sent_at[json.dumps(rid)] = time.perf_counter()
         self.send({"id": rid, "method": method, "params": params})
         return future
+
+    def cancel(self, rid: Any) -> None:
+        self.notify("$/cancelRequest", {"id": rid})
+
+    def latency_ms(self, rid: Any) -> float:
+        """Request sent -> response frame read, in ms."""
+        key = json.dumps(rid)
+        return (self.received_at[key] - self.sent_at[key]) * 1000
 
     def expect(self, rid: Any) -> asyncio.Future[Message]:
         """A future for the response to `rid` (for requests written by hand)."""
@@ -137,6 +152,7 @@ class RawSession:
             self.null_id_errors.append(message)
         else:
             key = json.dumps(message["id"])
+            self.received_at[key] = time.perf_counter()
             self.responses[key] = message
             future = self._waiting.pop(key, None)
             if future is not None and not future.done():
@@ -156,9 +172,9 @@ class RawSession:
 
     # ---- the session ----------------------------------------------------------------
 
-    async def initialize(self, options: Any = None) -> Message:
+    async def initialize(self, options: Any = None, capabilities: Message | None = None) -> Message:
         response = await self.call("initialize", {
-            "processId": None, "rootUri": None, "capabilities": EDITOR_CAPABILITIES,
+            "processId": None, "rootUri": None, "capabilities": capabilities or EDITOR_CAPABILITIES,
             "initializationOptions": self.settings if options is None else options})
         self.notify("initialized", {})
         return response
@@ -201,11 +217,25 @@ class RawSession:
     def messages(self, kind: str = "window/showMessage") -> list[str]:
         return [n["params"]["message"] for n in self.notifications if n["method"] == kind]
 
-    def rss_mb(self) -> float:
-        """Resident set of the server process now, in MB (Linux)."""
+    async def wait_notification(self, method: str, predicate: Callable[[Any], bool] | None = None,
+                                timeout_s: float = 120) -> Any:
+        """The params of the first `method` notification (so far or to come) that `predicate`
+        accepts."""
+        loop = asyncio.get_running_loop()
+        deadline, seen = loop.time() + timeout_s, 0
+        while loop.time() < deadline:
+            for n in self.notifications[seen:]:
+                if n["method"] == method and (predicate is None or predicate(n.get("params"))):
+                    return n.get("params")
+            seen = len(self.notifications)
+            await asyncio.sleep(0.005)
+        raise TimeoutError(f"no {method} notification within {timeout_s} s")
+
+    def rss_mb(self, peak: bool = False) -> float:
+        """Resident set of the server process now (or its peak, VmHWM), in MB (Linux)."""
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith("VmHWM:" if peak else "VmRSS:"):
                     return int(line.split()[1]) / 1024
         return float("nan")
 
