@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.raw_session import Message, RawSession  # noqa: E402
+from tests.raw_session import Message, RawSession, end_of  # noqa: E402
 
 URI = "file:///bench/letter.txt"
 OPENING = ("Dear Margaret,\n\nThank you for your letter of the ninth, which reached me on a wet "
@@ -52,13 +52,8 @@ CAPABILITIES = {
 }
 
 
-def _pos(text: str) -> dict[str, int]:
-    lines = text.split("\n")
-    return {"line": len(lines) - 1, "character": len(lines[-1].encode("utf-16-le")) // 2}
-
-
 def _inline_params(text: str) -> dict[str, Any]:
-    return {"textDocument": {"uri": URI}, "position": _pos(text), "context": {"triggerKind": 2}}
+    return {"textDocument": {"uri": URI}, "position": end_of(text, "utf-16"), "context": {"triggerKind": 2}}
 
 
 def _items(r: Message) -> list[str]:
@@ -105,7 +100,7 @@ async def session(settings: dict[str, Any], cps: float, n_chars: int,
         if pending is not None and not pending[1].done():
             client.cancel(pending[0])
             cancelled_ids.add(pending[0])
-        before = _pos(text)
+        before = end_of(text, "utf-16")
         text, version = text + ch, version + 1
         client.notify("textDocument/didChange", {
             "textDocument": {"uri": URI, "version": version},
@@ -133,7 +128,7 @@ async def session(settings: dict[str, Any], cps: float, n_chars: int,
     t1 = time.perf_counter()
     cont = await client.call("workspace/executeCommand", {
         "command": "qinet.continueText", "arguments": [{
-            "textDocument": {"uri": URI}, "position": _pos(text),
+            "textDocument": {"uri": URI}, "position": end_of(text, "utf-16"),
             "settings": {"continue": {"maxChars": continue_chars, "stopAt": "none"}}}]})
     seconds = time.perf_counter() - t1
     written = (cont.get("result") or {}).get("text", "")

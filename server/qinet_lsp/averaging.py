@@ -13,7 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from .checkpoint import LoadedModel, load_checkpoint
-from .model import QINetMNLP
+from .model import ModelConfig, QINetMNLP
+
+
+def _shape(config: ModelConfig) -> ModelConfig:
+    """The config without how the model is read (decoding window, calibration)."""
+    return replace(config, context_bytes=0, refill_bytes=0, temperatures=())
 
 
 def average_checkpoints(paths: list[str | os.PathLike[str]]) -> LoadedModel[QINetMNLP]:
@@ -21,11 +26,10 @@ def average_checkpoints(paths: list[str | os.PathLike[str]]) -> LoadedModel[QINe
         raise ValueError("name at least one checkpoint to average")
     loaded = [load_checkpoint(p) for p in paths]
     last = loaded[-1]
-    shape = replace(last.model.config, context_bytes=0, refill_bytes=0, temperatures=())
     for other, path in zip(loaded, paths, strict=True):
         if other.model.legacy:
             raise ValueError(f"{path} is an original-format model; only qinet-lsp checkpoints average")
-        if replace(other.model.config, context_bytes=0, refill_bytes=0, temperatures=()) != shape or \
+        if _shape(other.model.config) != _shape(last.model.config) or \
                 other.languages != last.languages:
             raise ValueError(f"{path} is not the same model as {paths[-1]} (shape or languages "
                              "differ); average saves of one training run")
